@@ -1,0 +1,21 @@
+import { option, Registry } from "../../core/registry";
+import type { ActivityQueue } from "./contract";
+import { EmbeddedQueue } from "./embedded";
+
+export type { ActivityQueue, QueueMessage, QueueRecord, SubscribeOptions, Subscription, PartitionLag } from "./contract";
+
+/** What a queue factory receives besides its own options. */
+export interface QueueContext {
+  dataDir: string;
+}
+
+/** The queue registry: `embedded` here; other plugins register theirs (e.g. `kafka`). */
+export const queues = new Registry<ActivityQueue, QueueContext>("queue").register(
+  "embedded",
+  (options, context) =>
+    new EmbeddedQueue({
+      dataDir: option(options, "dataDir", "string") ?? context.dataDir,
+      partitions: option(options, "partitions", "number"),
+      retentionMs: option(options, "retentionMs", "number"),
+    }),
+);

@@ -1,0 +1,15 @@
+import { option, Registry } from "../../core/registry";
+import type { ActivityStore } from "./contract";
+import { EmbeddedStore } from "./embedded";
+
+export type { ActivityStore, ActivityQuery, ActivityPage, ClientIdClaim } from "./contract";
+
+export interface StoreContext {
+  dataDir: string;
+}
+
+/** The store registry: `embedded` here; other plugins register theirs (e.g. `hbase`). */
+export const stores = new Registry<ActivityStore, StoreContext>("store").register(
+  "embedded",
+  (options, context) => new EmbeddedStore({ dataDir: option(options, "dataDir", "string") ?? context.dataDir }),
+);
