@@ -15,6 +15,8 @@ export class HubError extends Error {
   readonly details: FieldError[];
   /** Seconds a client should wait before retrying (429, 503). */
   readonly retryAfter?: number;
+  /** The same facts in the shape Moleculer carries across the transporter (`err.data`). */
+  readonly data: { status: number; details: FieldError[]; retryAfter?: number };
 
   constructor(code: string, status: number, message: string, details: FieldError[] = [], retryAfter?: number) {
     super(message);
@@ -23,6 +25,7 @@ export class HubError extends Error {
     this.status = status;
     this.details = details;
     this.retryAfter = retryAfter;
+    this.data = { status, details, ...(retryAfter !== undefined ? { retryAfter } : {}) };
   }
 
   toJSON(): { error: { code: string; message: string; details?: FieldError[]; retryAfter?: number } } {

@@ -1,0 +1,65 @@
+import type { Context } from "moleculer";
+import { z } from "zod";
+import type { Activity } from "../../core/activity/model";
+import { leadKeyOf } from "../../core/activity/model";
+import { NotFoundError } from "../../core/errors";
+import { principalOf, type RequestMeta } from "../../core/middleware/scopes";
+import { definePlugin } from "../../core/plugins/contract";
+import type { Subscription } from "../queue/contract";
+import { LeadProfiles } from "./profiles";
+
+const config = z
+  .object({
+    group: z.string().min(1).default("lead-profiles"),
+    maxBatch: z.number().int().min(1).max(5000).default(500),
+  })
+  .strict();
+
+/** The first consumer: keeps per-lead counters and the last activity, from the queue. */
+export const leadProfilesPlugin = definePlugin({
+  manifest: {
+    id: "lead-profiles",
+    kind: "consumer",
+    version: "1.0.0",
+    description: "Per-lead activity counters and last activity, readable at GET /api/v1/leads/{leadId}",
+    config,
+    roles: ["consumer"],
+  },
+  services: ({ config: options, hub }) => {
+    let profiles: LeadProfiles | undefined;
+    let subscription: Subscription | undefined;
+    return [
+      {
+        name: "leadProfiles",
+        actions: {
+          get: {
+            scope: "read",
+            handler(ctx: Context<{ params?: { leadId?: string } }, RequestMeta>) {
+              const leadId = ctx.params.params?.leadId ?? "";
+              const key = leadId.startsWith("anon:") ? leadId : leadKeyOf({ leadId });
+              const profile = profiles?.get(principalOf(ctx).tenantId, key);
+              if (!profile) throw new NotFoundError(`No profile for lead '${leadId}'`, "lead_not_found");
+              return profile;
+            },
+          },
+        },
+        async started() {
+          profiles = new LeadProfiles(hub.config.dataDir);
+          const queue = await hub.queue();
+          subscription = await queue.subscribe({
+            group: options.group,
+            topic: hub.config.topics.activities,
+            maxBatch: options.maxBatch,
+            handler: async (batch) => {
+              profiles!.apply(batch.map((m) => JSON.parse(m.value) as Activity));
+            },
+          });
+        },
+        async stopped() {
+          await subscription?.stop();
+          profiles?.close();
+        },
+      },
+    ];
+  },
+});

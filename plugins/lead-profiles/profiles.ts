@@ -1,0 +1,108 @@
+import { join } from "node:path";
+import type { Activity } from "../../core/activity/model";
+import { leadKeyOf } from "../../core/activity/model";
+import { openSqlite, type SqliteDatabase } from "../../core/sqlite";
+
+export interface LeadProfile {
+  leadId: string;
+  activityCount: number;
+  countsByType: Record<string, number>;
+  firstActivityAt: string;
+  lastActivityAt: string;
+  lastActivityId: string;
+  lastActivityType: string;
+  updatedAt: string;
+}
+
+/**
+ * Per-lead counters and last activity, kept from the queue. Applying an activity is idempotent:
+ * a redelivered activity id is recognised and not counted twice.
+ */
+export class LeadProfiles {
+  private readonly db: SqliteDatabase;
+  private readonly applyBatch: (activities: Activity[]) => number;
+
+  constructor(dataDir: string) {
+    this.db = openSqlite(join(dataDir, "lead-profiles.db"));
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS profiles (
+        tenant_id TEXT NOT NULL, lead_key TEXT NOT NULL, activity_count INTEGER NOT NULL,
+        counts_by_type TEXT NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+        last_id TEXT NOT NULL, last_type TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, lead_key)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS applied (
+        tenant_id TEXT NOT NULL, activity_id TEXT NOT NULL, PRIMARY KEY (tenant_id, activity_id)
+      ) WITHOUT ROWID;
+    `);
+    const mark = this.db.prepare("INSERT OR IGNORE INTO applied (tenant_id, activity_id) VALUES (?, ?)");
+    const read = this.db.prepare("SELECT * FROM profiles WHERE tenant_id = ? AND lead_key = ?");
+    const write = this.db.prepare(
+      `INSERT INTO profiles (tenant_id, lead_key, activity_count, counts_by_type, first_at, last_at, last_id, last_type, updated_at)
+       VALUES (@tenant_id, @lead_key, @activity_count, @counts_by_type, @first_at, @last_at, @last_id, @last_type, @updated_at)
+       ON CONFLICT (tenant_id, lead_key) DO UPDATE SET activity_count = excluded.activity_count,
+         counts_by_type = excluded.counts_by_type, first_at = excluded.first_at, last_at = excluded.last_at,
+         last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at`,
+    );
+    this.applyBatch = this.db.transaction((activities: Activity[]) => {
+      let applied = 0;
+      const now = new Date().toISOString();
+      for (const a of activities) {
+        if (mark.run(a.tenantId, a.id).changes === 0) continue;
+        applied++;
+        const key = leadKeyOf(a);
+        const row = read.get(a.tenantId, key) as ProfileRow | undefined;
+        const counts = row ? (JSON.parse(row.counts_by_type) as Record<string, number>) : {};
+        counts[a.type] = (counts[a.type] ?? 0) + 1;
+        const newer = !row || a.occurredAt > row.last_at || (a.occurredAt === row.last_at && a.id > row.last_id);
+        write.run({
+          tenant_id: a.tenantId,
+          lead_key: key,
+          activity_count: (row?.activity_count ?? 0) + 1,
+          counts_by_type: JSON.stringify(counts),
+          first_at: row && row.first_at < a.occurredAt ? row.first_at : a.occurredAt,
+          last_at: newer ? a.occurredAt : row.last_at,
+          last_id: newer ? a.id : row.last_id,
+          last_type: newer ? a.type : row.last_type,
+          updated_at: now,
+        });
+      }
+      return applied;
+    });
+  }
+
+  /** Applies activities; returns how many were new. */
+  apply(activities: Activity[]): number {
+    return this.applyBatch(activities);
+  }
+
+  get(tenantId: string, leadKey: string): LeadProfile | undefined {
+    const row = this.db.prepare("SELECT * FROM profiles WHERE tenant_id = ? AND lead_key = ?").get(tenantId, leadKey) as ProfileRow | undefined;
+    if (!row) return undefined;
+    return {
+      leadId: row.lead_key,
+      activityCount: row.activity_count,
+      countsByType: JSON.parse(row.counts_by_type) as Record<string, number>,
+      firstActivityAt: row.first_at,
+      lastActivityAt: row.last_at,
+      lastActivityId: row.last_id,
+      lastActivityType: row.last_type,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+interface ProfileRow {
+  lead_key: string;
+  activity_count: number;
+  counts_by_type: string;
+  first_at: string;
+  last_at: string;
+  last_id: string;
+  last_type: string;
+  updated_at: string;
+}
