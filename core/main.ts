@@ -31,7 +31,11 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   await hub.start();
   hub.services.logger.info(
-    { profile: hub.config.profile, roles: hub.config.roles, url: `http://${hub.config.http.host}:${hub.config.http.port}` },
+    {
+      profile: hub.config.profile,
+      roles: hub.config.roles,
+      url: `http://${hub.config.http.host}:${hub.config.http.port}`,
+    },
     "activity hub started",
   );
 }

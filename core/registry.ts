@@ -43,5 +43,7 @@ export function option<K extends "string" | "number" | "boolean">(
   kind: K,
 ): (K extends "string" ? string : K extends "number" ? number : boolean) | undefined {
   const value = options[name];
-  return typeof value === kind ? (value as K extends "string" ? string : K extends "number" ? number : boolean) : undefined;
+  return typeof value === kind
+    ? (value as K extends "string" ? string : K extends "number" ? number : boolean)
+    : undefined;
 }

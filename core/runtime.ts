@@ -79,7 +79,10 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
     transporter: config.transporter ?? undefined,
     logger: {
       type: "Pino",
-      options: { level: config.logLevel, pino: { options: { redact: { paths: REDACTED_LOG_PATHS, censor: "[redacted]" } } } },
+      options: {
+        level: config.logLevel,
+        pino: { options: { redact: { paths: REDACTED_LOG_PATHS, censor: "[redacted]" } } },
+      },
     },
     logLevel: config.logLevel,
     tracking: { enabled: true, shutdownTimeout: 10_000 },
@@ -127,14 +130,19 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
     const parsed = manifest.config.safeParse(config.plugins[manifest.id] ?? {});
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
-        errors.push({ field: ["plugins", manifest.id, ...issue.path].join("."), code: issue.code, message: issue.message });
+        errors.push({
+          field: ["plugins", manifest.id, ...issue.path].join("."),
+          code: issue.code,
+          message: issue.message,
+        });
       }
       continue;
     }
     schemas.push(...plugin.services({ config: parsed.data, hub: services }));
   }
   for (const id of Object.keys(config.plugins)) {
-    if (!ids.has(id)) errors.push({ field: `plugins.${id}`, code: "unknown_plugin", message: "no loaded plugin has this id" });
+    if (!ids.has(id))
+      errors.push({ field: `plugins.${id}`, code: "unknown_plugin", message: "no loaded plugin has this id" });
   }
   if (errors.length > 0) throw new ConfigError("Invalid plugin configuration", errors);
   for (const schema of schemas) broker.createService(schema);

@@ -1,6 +1,16 @@
 import type { ActivitySource } from "./model";
 
-export const ATTRIBUTE_TYPES = ["string", "text", "integer", "number", "boolean", "datetime", "url", "email", "json"] as const;
+export const ATTRIBUTE_TYPES = [
+  "string",
+  "text",
+  "integer",
+  "number",
+  "boolean",
+  "datetime",
+  "url",
+  "email",
+  "json",
+] as const;
 export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
 
 export interface AttributeSpec {

@@ -28,8 +28,7 @@ export const LIMITS = {
 } as const;
 
 const ID_PATTERN = /^[A-Za-z0-9._:@+\-|/]{1,128}$/;
-const ISO_INSTANT =
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const TOP_LEVEL = new Set([
   "id",
@@ -77,7 +76,11 @@ function parseInstant(value: unknown, field: string, errors: FieldError[], now: 
   } else if (typeof value === "string" && ISO_INSTANT.test(value)) {
     ms = Date.parse(value);
   } else {
-    errors.push({ field, code: "invalid_format", message: "must be an ISO-8601 instant with a zone, or epoch milliseconds" });
+    errors.push({
+      field,
+      code: "invalid_format",
+      message: "must be an ISO-8601 instant with a zone, or epoch milliseconds",
+    });
     return undefined;
   }
   if (!Number.isFinite(ms)) {
@@ -107,7 +110,11 @@ function checkJson(value: unknown, field: string, errors: FieldError[]): value i
     }
     if (typeof v === "string") {
       if (v.length > LIMITS.textLength || !wellFormed(v)) {
-        errors.push({ field, code: "invalid_string", message: "contains a string that is too long or not valid Unicode" });
+        errors.push({
+          field,
+          code: "invalid_string",
+          message: "contains a string that is too long or not valid Unicode",
+        });
         return false;
       }
     } else if (Array.isArray(v)) {
@@ -174,8 +181,16 @@ function checkAttribute(
     }
     case "integer":
     case "number":
-      if (typeof value !== "number" || !Number.isFinite(value) || (spec.type === "integer" && !Number.isInteger(value))) {
-        errors.push({ field, code: "invalid_type", message: `must be ${spec.type === "integer" ? "an integer" : "a number"}` });
+      if (
+        typeof value !== "number" ||
+        !Number.isFinite(value) ||
+        (spec.type === "integer" && !Number.isInteger(value))
+      ) {
+        errors.push({
+          field,
+          code: "invalid_type",
+          message: `must be ${spec.type === "integer" ? "an integer" : "a number"}`,
+        });
         return undefined;
       }
       return value;
@@ -240,7 +255,11 @@ export function validateActivityInput(
     if (typeof raw.source === "string" && (ACTIVITY_SOURCES as readonly string[]).includes(raw.source)) {
       source = raw.source as ActivitySource;
     } else {
-      errors.push({ field: at("source"), code: "invalid_value", message: `must be one of ${ACTIVITY_SOURCES.join(", ")}` });
+      errors.push({
+        field: at("source"),
+        code: "invalid_value",
+        message: `must be one of ${ACTIVITY_SOURCES.join(", ")}`,
+      });
     }
   }
 
@@ -256,7 +275,11 @@ export function validateActivityInput(
   } else if (definition !== undefined) {
     const keys = Object.keys(rawAttributes);
     if (keys.length > LIMITS.attributes) {
-      errors.push({ field: at("attributes"), code: "too_large", message: `must have at most ${LIMITS.attributes} attributes` });
+      errors.push({
+        field: at("attributes"),
+        code: "too_large",
+        message: `must have at most ${LIMITS.attributes} attributes`,
+      });
     } else {
       for (const key of keys) {
         const value = rawAttributes[key];
@@ -269,7 +292,11 @@ export function validateActivityInput(
         } else if (!definition.additionalAttributes) {
           errors.push({ field, code: "unknown_attribute", message: `is not an attribute of '${definition.name}'` });
         } else if (!wellFormed(key) || key.length > 128) {
-          errors.push({ field, code: "invalid_format", message: "attribute names must be valid Unicode, at most 128 characters" });
+          errors.push({
+            field,
+            code: "invalid_format",
+            message: "attribute names must be valid Unicode, at most 128 characters",
+          });
         } else if (checkJson(value, field, errors)) {
           attributes[key] = value;
         }
@@ -302,23 +329,39 @@ export function validateActivityInput(
 }
 
 /** Validates a custom activity type definition sent through the types API. */
-export function validateTypeDefinition(raw: unknown): { ok: true; value: ActivityTypeDefinition } | { ok: false; errors: FieldError[] } {
+export function validateTypeDefinition(
+  raw: unknown,
+): { ok: true; value: ActivityTypeDefinition } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];
-  if (!isPlainObject(raw)) return { ok: false, errors: [{ field: "body", code: "invalid_type", message: "must be an object" }] };
+  if (!isPlainObject(raw))
+    return { ok: false, errors: [{ field: "body", code: "invalid_type", message: "must be an object" }] };
   const allowed = new Set(["name", "description", "defaultSource", "attributes", "additionalAttributes"]);
   for (const key of Object.keys(raw)) {
-    if (!allowed.has(key)) errors.push({ field: key, code: "unknown_field", message: "is not a field of a type definition" });
+    if (!allowed.has(key))
+      errors.push({ field: key, code: "unknown_field", message: "is not a field of a type definition" });
   }
   if (typeof raw.name !== "string" || !TYPE_NAME_PATTERN.test(raw.name)) {
-    errors.push({ field: "name", code: "invalid_format", message: "must be snake_case, 2-64 characters, starting with a letter" });
+    errors.push({
+      field: "name",
+      code: "invalid_format",
+      message: "must be snake_case, 2-64 characters, starting with a letter",
+    });
   }
   const description = raw.description ?? "";
   if (typeof description !== "string" || description.length > 1024) {
-    errors.push({ field: "description", code: "invalid_type", message: "must be a string of at most 1,024 characters" });
+    errors.push({
+      field: "description",
+      code: "invalid_type",
+      message: "must be a string of at most 1,024 characters",
+    });
   }
   const defaultSource = raw.defaultSource ?? "api";
   if (typeof defaultSource !== "string" || !(ACTIVITY_SOURCES as readonly string[]).includes(defaultSource)) {
-    errors.push({ field: "defaultSource", code: "invalid_value", message: `must be one of ${ACTIVITY_SOURCES.join(", ")}` });
+    errors.push({
+      field: "defaultSource",
+      code: "invalid_value",
+      message: `must be one of ${ACTIVITY_SOURCES.join(", ")}`,
+    });
   }
   const additional = raw.additionalAttributes ?? false;
   if (typeof additional !== "boolean") {
@@ -338,23 +381,49 @@ export function validateTypeDefinition(raw: unknown): { ok: true; value: Activit
         errors.push({ field, code: "invalid_format", message: "attribute names are 1-64 letters, digits or _" });
         continue;
       }
-      if (!isPlainObject(spec) || typeof spec.type !== "string" || !(ATTRIBUTE_TYPES as readonly string[]).includes(spec.type)) {
-        errors.push({ field: `${field}.type`, code: "invalid_value", message: `must be one of ${ATTRIBUTE_TYPES.join(", ")}` });
+      if (
+        !isPlainObject(spec) ||
+        typeof spec.type !== "string" ||
+        !(ATTRIBUTE_TYPES as readonly string[]).includes(spec.type)
+      ) {
+        errors.push({
+          field: `${field}.type`,
+          code: "invalid_value",
+          message: `must be one of ${ATTRIBUTE_TYPES.join(", ")}`,
+        });
         continue;
       }
       const out: AttributeSpec = { type: spec.type as AttributeSpec["type"] };
       if (spec.required !== undefined) {
-        if (typeof spec.required !== "boolean") errors.push({ field: `${field}.required`, code: "invalid_type", message: "must be a boolean" });
+        if (typeof spec.required !== "boolean")
+          errors.push({ field: `${field}.required`, code: "invalid_type", message: "must be a boolean" });
         else out.required = spec.required;
       }
       if (spec.maxLength !== undefined) {
-        if (typeof spec.maxLength !== "number" || !Number.isInteger(spec.maxLength) || spec.maxLength < 1 || spec.maxLength > LIMITS.textLength) {
-          errors.push({ field: `${field}.maxLength`, code: "invalid_value", message: `must be an integer from 1 to ${LIMITS.textLength}` });
+        if (
+          typeof spec.maxLength !== "number" ||
+          !Number.isInteger(spec.maxLength) ||
+          spec.maxLength < 1 ||
+          spec.maxLength > LIMITS.textLength
+        ) {
+          errors.push({
+            field: `${field}.maxLength`,
+            code: "invalid_value",
+            message: `must be an integer from 1 to ${LIMITS.textLength}`,
+          });
         } else out.maxLength = spec.maxLength;
       }
       if (spec.enum !== undefined) {
-        if (!Array.isArray(spec.enum) || spec.enum.length === 0 || !spec.enum.every((v): v is string => typeof v === "string")) {
-          errors.push({ field: `${field}.enum`, code: "invalid_type", message: "must be a non-empty array of strings" });
+        if (
+          !Array.isArray(spec.enum) ||
+          spec.enum.length === 0 ||
+          !spec.enum.every((v): v is string => typeof v === "string")
+        ) {
+          errors.push({
+            field: `${field}.enum`,
+            code: "invalid_type",
+            message: "must be a non-empty array of strings",
+          });
         } else out.enum = spec.enum;
       }
       if (typeof spec.description === "string") out.description = spec.description.slice(0, 1024);

@@ -67,7 +67,13 @@ function run(argv: string[]): number {
       case "key create": {
         const write = rest.includes("--write");
         const scopes = (flag(rest, "scopes")?.split(",") ?? (write ? ["ingest"] : [...SCOPES])) as Scope[];
-        const created = directory.createKey(args[0] ?? "", "cli", write ? "write" : "api", flag(rest, "name") ?? "cli", scopes);
+        const created = directory.createKey(
+          args[0] ?? "",
+          "cli",
+          write ? "write" : "api",
+          flag(rest, "name") ?? "cli",
+          scopes,
+        );
         print({ ...created.info, key: created.key });
         return 0;
       }

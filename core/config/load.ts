@@ -57,7 +57,12 @@ export function envOverrides(env: Env): { overrides: HubConfigOverrides; errors:
   if (Object.keys(quota).length > 0) loose.quota = quota;
   known.add("HUB_PROFILE");
   for (const name of Object.keys(env)) {
-    if (name.startsWith("HUB_") && !known.has(name) && !name.startsWith("HUB_STACK_") && !name.startsWith("HUB_TEST_")) {
+    if (
+      name.startsWith("HUB_") &&
+      !known.has(name) &&
+      !name.startsWith("HUB_STACK_") &&
+      !name.startsWith("HUB_TEST_")
+    ) {
       errors.push({ field: name, code: "unknown_variable", message: "is not a configuration variable of the hub" });
     }
   }

@@ -24,7 +24,11 @@ export const hubConfigSchema = z
       .object({
         host: z.string().min(1),
         port: z.number().int().min(0).max(65535),
-        maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 * 1024),
         maxBatch: z.number().int().min(1).max(10_000),
       })
       .strict(),

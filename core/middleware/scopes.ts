@@ -40,7 +40,8 @@ export const scopesMiddleware: Middleware = {
     if (scope === undefined) return handler;
     return function checkScope(ctx: Context<unknown, RequestMeta>): Promise<unknown> {
       if (scope === "platform") {
-        if (ctx.meta.platform !== true) return Promise.reject(new AuthenticationError("This route needs the platform admin token"));
+        if (ctx.meta.platform !== true)
+          return Promise.reject(new AuthenticationError("This route needs the platform admin token"));
         return handler(ctx);
       }
       const principal = ctx.meta.principal;

@@ -72,7 +72,10 @@ const TENANT_NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,99}$/u;
 export class TenantDirectory {
   private readonly db: SqliteDatabase;
 
-  constructor(dataDir: string, private readonly defaultQuota: Quota) {
+  constructor(
+    dataDir: string,
+    private readonly defaultQuota: Quota,
+  ) {
     this.db = openSqlite(join(dataDir, "meta.db"));
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS tenants (
@@ -100,7 +103,11 @@ export class TenantDirectory {
     this.db.close();
   }
 
-  createTenant(name: string, actor: string, quota?: Partial<Quota>): { tenant: Tenant; apiKey: string; writeKey: string } {
+  createTenant(
+    name: string,
+    actor: string,
+    quota?: Partial<Quota>,
+  ): { tenant: Tenant; apiKey: string; writeKey: string } {
     if (typeof name !== "string" || !TENANT_NAME.test(name)) {
       throw new ValidationError("Invalid tenant name", [
         { field: "name", code: "invalid_format", message: "must be 1-100 letters, digits, spaces, '.', '_' or '-'" },
@@ -128,15 +135,16 @@ export class TenantDirectory {
   }
 
   getTenant(id: string): Tenant {
-    const row = this.db.prepare("SELECT * FROM tenants WHERE id = ? AND deleted_at IS NULL").get(id) as TenantRow | undefined;
+    const row = this.db.prepare("SELECT * FROM tenants WHERE id = ? AND deleted_at IS NULL").get(id) as
+      TenantRow | undefined;
     if (!row) throw new NotFoundError(`No tenant '${id}'`, "tenant_not_found");
     return this.toTenant(row);
   }
 
   listTenants(): Tenant[] {
-    return (this.db.prepare("SELECT * FROM tenants WHERE deleted_at IS NULL ORDER BY created_at").all() as TenantRow[]).map((r) =>
-      this.toTenant(r),
-    );
+    return (
+      this.db.prepare("SELECT * FROM tenants WHERE deleted_at IS NULL ORDER BY created_at").all() as TenantRow[]
+    ).map((r) => this.toTenant(r));
   }
 
   updateTenant(id: string, actor: string, patch: { quota?: Partial<Quota>; settings?: TenantSettings }): Tenant {
@@ -164,14 +172,24 @@ export class TenantDirectory {
     })();
   }
 
-  createKey(tenantId: string, actor: string, kind: KeyKind, name: string, scopes: Scope[]): { key: string; info: KeyInfo } {
+  createKey(
+    tenantId: string,
+    actor: string,
+    kind: KeyKind,
+    name: string,
+    scopes: Scope[],
+  ): { key: string; info: KeyInfo } {
     this.getTenant(tenantId);
     const invalid = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
     if (scopes.length === 0 || invalid.length > 0) {
-      throw new ValidationError("Invalid scopes", [{ field: "scopes", code: "invalid_value", message: `must be a non-empty subset of ${SCOPES.join(", ")}` }]);
+      throw new ValidationError("Invalid scopes", [
+        { field: "scopes", code: "invalid_value", message: `must be a non-empty subset of ${SCOPES.join(", ")}` },
+      ]);
     }
     if (kind === "write" && scopes.some((s) => s !== "ingest")) {
-      throw new ValidationError("Write keys only ingest", [{ field: "scopes", code: "invalid_value", message: "write keys have the ingest scope only" }]);
+      throw new ValidationError("Write keys only ingest", [
+        { field: "scopes", code: "invalid_value", message: "write keys have the ingest scope only" },
+      ]);
     }
     const issued = issueKey(kind);
     const createdAt = new Date().toISOString();
@@ -184,8 +202,17 @@ export class TenantDirectory {
 
   listKeys(tenantId: string): KeyInfo[] {
     const rows = this.db
-      .prepare("SELECT key_id, kind, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at")
-      .all(tenantId) as Array<{ key_id: string; kind: KeyKind; name: string; scopes: string; created_at: string; revoked_at: string | null }>;
+      .prepare(
+        "SELECT key_id, kind, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at",
+      )
+      .all(tenantId) as Array<{
+      key_id: string;
+      kind: KeyKind;
+      name: string;
+      scopes: string;
+      created_at: string;
+      revoked_at: string | null;
+    }>;
     return rows.map((r) => ({
       keyId: r.key_id,
       kind: r.kind,
@@ -229,14 +256,24 @@ export class TenantDirectory {
     };
   }
 
-  defineType(tenantId: string, actor: string, definition: ActivityTypeDefinition, mode: "create" | "replace"): ActivityTypeDefinition {
+  defineType(
+    tenantId: string,
+    actor: string,
+    definition: ActivityTypeDefinition,
+    mode: "create" | "replace",
+  ): ActivityTypeDefinition {
     this.getTenant(tenantId);
     if (builtInType(definition.name)) {
       throw new ConflictError(`'${definition.name}' is a built-in activity type`, "type_is_built_in");
     }
-    const exists = this.db.prepare("SELECT 1 FROM activity_types WHERE tenant_id = ? AND name = ?").get(tenantId, definition.name) !== undefined;
-    if (mode === "create" && exists) throw new ConflictError(`Activity type '${definition.name}' exists`, "type_exists");
-    if (mode === "replace" && !exists) throw new NotFoundError(`No activity type '${definition.name}'`, "type_not_found");
+    const exists =
+      this.db
+        .prepare("SELECT 1 FROM activity_types WHERE tenant_id = ? AND name = ?")
+        .get(tenantId, definition.name) !== undefined;
+    if (mode === "create" && exists)
+      throw new ConflictError(`Activity type '${definition.name}' exists`, "type_exists");
+    if (mode === "replace" && !exists)
+      throw new NotFoundError(`No activity type '${definition.name}'`, "type_not_found");
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -249,9 +286,12 @@ export class TenantDirectory {
   }
 
   listTypes(tenantId: string): ActivityTypeDefinition[] {
-    return (this.db.prepare("SELECT definition FROM activity_types WHERE tenant_id = ? ORDER BY name").pluck().all(tenantId) as string[]).map(
-      (d) => JSON.parse(d) as ActivityTypeDefinition,
-    );
+    return (
+      this.db
+        .prepare("SELECT definition FROM activity_types WHERE tenant_id = ? ORDER BY name")
+        .pluck()
+        .all(tenantId) as string[]
+    ).map((d) => JSON.parse(d) as ActivityTypeDefinition);
   }
 
   deleteType(tenantId: string, name: string, actor: string): void {
@@ -266,12 +306,28 @@ export class TenantDirectory {
         ? this.db.prepare("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?").all(limit)
         : this.db.prepare("SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?").all(tenantId, limit)
     ) as Array<{ at: string; actor: string; tenant_id: string | null; action: string; detail: string }>;
-    return rows.map((r) => ({ at: r.at, actor: r.actor, tenantId: r.tenant_id, action: r.action, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+    return rows.map((r) => ({
+      at: r.at,
+      actor: r.actor,
+      tenantId: r.tenant_id,
+      action: r.action,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+    }));
   }
 
-  private insertKey(tenantId: string, keyId: string, kind: KeyKind, hash: string, name: string, scopes: Scope[], createdAt: string): void {
+  private insertKey(
+    tenantId: string,
+    keyId: string,
+    kind: KeyKind,
+    hash: string,
+    name: string,
+    scopes: Scope[],
+    createdAt: string,
+  ): void {
     this.db
-      .prepare("INSERT INTO api_keys (key_id, tenant_id, kind, hash, name, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .prepare(
+        "INSERT INTO api_keys (key_id, tenant_id, kind, hash, name, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      )
       .run(keyId, tenantId, kind, hash, name, JSON.stringify(scopes), createdAt);
   }
 
@@ -283,8 +339,10 @@ export class TenantDirectory {
 
   private checkQuota(quota: Quota): void {
     const errors = [];
-    if (!(Number.isFinite(quota.rate) && quota.rate > 0)) errors.push({ field: "quota.rate", code: "invalid_value", message: "must be a positive number" });
-    if (!(Number.isFinite(quota.burst) && quota.burst >= 1)) errors.push({ field: "quota.burst", code: "invalid_value", message: "must be at least 1" });
+    if (!(Number.isFinite(quota.rate) && quota.rate > 0))
+      errors.push({ field: "quota.rate", code: "invalid_value", message: "must be a positive number" });
+    if (!(Number.isFinite(quota.burst) && quota.burst >= 1))
+      errors.push({ field: "quota.burst", code: "invalid_value", message: "must be at least 1" });
     if (errors.length > 0) throw new ValidationError("Invalid quota", errors);
   }
 

@@ -14,7 +14,12 @@ export class QuotaBuckets {
     const now = this.now();
     let bucket = this.buckets.get(tenantId);
     if (!bucket || bucket.rate !== quota.rate || bucket.burst !== quota.burst) {
-      bucket = { tokens: bucket ? Math.min(bucket.tokens, quota.burst) : quota.burst, updated: now, rate: quota.rate, burst: quota.burst };
+      bucket = {
+        tokens: bucket ? Math.min(bucket.tokens, quota.burst) : quota.burst,
+        updated: now,
+        rate: quota.rate,
+        burst: quota.burst,
+      };
       this.buckets.set(tenantId, bucket);
     }
     bucket.tokens = Math.min(bucket.burst, bucket.tokens + ((now - bucket.updated) / 1000) * bucket.rate);

@@ -12,7 +12,9 @@ type Ctx = Context<HttpParams, RequestMeta>;
 function bodyObject(ctx: Ctx): Record<string, unknown> {
   const body = ctx.params.body;
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new ValidationError("The body must be a JSON object", [{ field: "body", code: "invalid_type", message: "must be an object" }]);
+    throw new ValidationError("The body must be a JSON object", [
+      { field: "body", code: "invalid_type", message: "must be an object" },
+    ]);
   }
   return body as Record<string, unknown>;
 }
@@ -96,10 +98,15 @@ export function tenancyService(directory: TenantDirectory): ServiceSchema {
           const body = bodyObject(ctx);
           const kind = body.kind ?? "api";
           if (kind !== "api" && kind !== "write") {
-            throw new ValidationError("Invalid key kind", [{ field: "kind", code: "invalid_value", message: "must be api or write" }]);
+            throw new ValidationError("Invalid key kind", [
+              { field: "kind", code: "invalid_value", message: "must be api or write" },
+            ]);
           }
           const scopes = body.scopes ?? (kind === "write" ? ["ingest"] : [...SCOPES]);
-          if (!Array.isArray(scopes)) throw new ValidationError("Invalid scopes", [{ field: "scopes", code: "invalid_type", message: "must be an array" }]);
+          if (!Array.isArray(scopes))
+            throw new ValidationError("Invalid scopes", [
+              { field: "scopes", code: "invalid_type", message: "must be an array" },
+            ]);
           const name = typeof body.name === "string" ? body.name : "unnamed";
           const created = directory.createKey(principalOf(ctx).tenantId, actor(ctx), kind, name, scopes as Scope[]);
           ctx.meta.$statusCode = 201;
@@ -130,7 +137,12 @@ export function tenancyService(directory: TenantDirectory): ServiceSchema {
           const quota = (body.quota ?? {}) as { rate?: number; burst?: number };
           const created = directory.createTenant(String(body.name ?? ""), actor(ctx), quota);
           ctx.meta.$statusCode = 201;
-          return { tenantId: created.tenant.id, tenant: created.tenant, apiKey: created.apiKey, writeKey: created.writeKey };
+          return {
+            tenantId: created.tenant.id,
+            tenant: created.tenant,
+            apiKey: created.apiKey,
+            writeKey: created.writeKey,
+          };
         },
       },
       listTenants: {

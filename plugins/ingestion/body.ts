@@ -57,7 +57,13 @@ export function jsonBody(maxBytes: number) {
     req.on("end", () => {
       if (failed) return;
       if (size === 0) {
-        fail(new ValidationError("The request has no body", [{ field: "body", code: "required", message: "a JSON body is required" }], "empty_body"));
+        fail(
+          new ValidationError(
+            "The request has no body",
+            [{ field: "body", code: "required", message: "a JSON body is required" }],
+            "empty_body",
+          ),
+        );
         return;
       }
       let text: string;

@@ -7,14 +7,24 @@ interface ErrorBody {
 }
 
 /** Turns anything thrown while serving a request into a status and a stable error body. */
-export function toHttpError(err: unknown, logger: LoggerInstance): { status: number; body: ErrorBody; retryAfter?: number } {
-  if (err instanceof HubError) return { status: err.status, body: err.toJSON(), ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) };
+export function toHttpError(
+  err: unknown,
+  logger: LoggerInstance,
+): { status: number; body: ErrorBody; retryAfter?: number } {
+  if (err instanceof HubError)
+    return {
+      status: err.status,
+      body: err.toJSON(),
+      ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+    };
   const e = (typeof err === "object" && err !== null ? err : {}) as {
     name?: string;
     message?: string;
     code?: unknown;
     type?: string;
-    data?: { status?: number; details?: FieldError[]; retryAfter?: number } | Array<{ field?: string; message?: string; type?: string }>;
+    data?:
+      | { status?: number; details?: FieldError[]; retryAfter?: number }
+      | Array<{ field?: string; message?: string; type?: string }>;
   };
   // A HubError that crossed the transporter arrives as plain data.
   if (typeof e.code === "string" && !Array.isArray(e.data) && typeof e.data?.status === "number") {
@@ -29,10 +39,24 @@ export function toHttpError(err: unknown, logger: LoggerInstance): { status: num
     case "RequestTimeoutError":
     case "RequestRejectedError":
     case "QueueIsFullError":
-      return { status: 503, retryAfter: 2, body: { error: { code: "service_unavailable", message: "A service this request needs is not available; retry", retryAfter: 2 } } };
+      return {
+        status: 503,
+        retryAfter: 2,
+        body: {
+          error: {
+            code: "service_unavailable",
+            message: "A service this request needs is not available; retry",
+            retryAfter: 2,
+          },
+        },
+      };
     case "ValidationError": {
       const details = Array.isArray(e.data)
-        ? e.data.map((d) => ({ field: String(d.field ?? "body"), code: String(d.type ?? "invalid"), message: String(d.message ?? "is invalid") }))
+        ? e.data.map((d) => ({
+            field: String(d.field ?? "body"),
+            code: String(d.type ?? "invalid"),
+            message: String(d.message ?? "is invalid"),
+          }))
         : [];
       return { status: 400, body: { error: { code: "validation_failed", message: "Invalid request", details } } };
     }
@@ -52,6 +76,10 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   res.statusCode = status;
   res.setHeader("Content-Type", "application/json; charset=utf-8");
   if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
-  if (status === 401) res.setHeader("WWW-Authenticate", req.url?.startsWith("/v1/") ? 'Basic realm="activity-hub"' : 'Bearer realm="activity-hub"');
+  if (status === 401)
+    res.setHeader(
+      "WWW-Authenticate",
+      req.url?.startsWith("/v1/") ? 'Basic realm="activity-hub"' : 'Bearer realm="activity-hub"',
+    );
   res.end(JSON.stringify(body));
 }

@@ -132,9 +132,14 @@ export function gatewayService(hub: HubServices, extraAliases: ApiAliases): Serv
       async ready(ctx: Context<unknown, RequestMeta>) {
         const checks: Record<string, { ok: boolean; status: string; detail?: string }> = {};
         if (hub.config.roles.includes("ingestion")) {
-          const [queue, store] = await Promise.allSettled([hub.queue().then((q) => q.health()), hub.store().then((s) => s.health())]);
-          checks.queue = queue.status === "fulfilled" ? queue.value : { ok: false, status: "down", detail: String(queue.reason) };
-          checks.store = store.status === "fulfilled" ? store.value : { ok: false, status: "down", detail: String(store.reason) };
+          const [queue, store] = await Promise.allSettled([
+            hub.queue().then((q) => q.health()),
+            hub.store().then((s) => s.health()),
+          ]);
+          checks.queue =
+            queue.status === "fulfilled" ? queue.value : { ok: false, status: "down", detail: String(queue.reason) };
+          checks.store =
+            store.status === "fulfilled" ? store.value : { ok: false, status: "down", detail: String(store.reason) };
         }
         const tenancy = ctx.broker.registry.getServiceList({ onlyAvailable: true }).some((s) => s.name === "tenancy");
         checks.tenancy = { ok: tenancy, status: tenancy ? "up" : "down" };
@@ -170,7 +175,10 @@ export function gatewayService(hub: HubServices, extraAliases: ApiAliases): Serv
         if (!match) throw new AuthenticationError("Send HTTP Basic auth with the write key as user name");
         const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
         const writeKey = decoded.split(":")[0] ?? "";
-        if (writeKey === "") throw new ValidationError("Empty write key", [{ field: "Authorization", code: "required", message: "write key missing" }]);
+        if (writeKey === "")
+          throw new ValidationError("Empty write key", [
+            { field: "Authorization", code: "required", message: "write key missing" },
+          ]);
         ctx.meta.principal = await principalFor(ctx, writeKey, "write");
       },
     },

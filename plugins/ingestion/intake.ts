@@ -3,7 +3,15 @@ import { newActivityId } from "../../core/activity/ids";
 import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, partitionKeyOf, type Activity } from "../../core/activity/model";
 import { builtInType, type ActivityTypeDefinition } from "../../core/activity/types";
 import { validateActivityInput, type ValidActivityInput } from "../../core/activity/validate";
-import { HubError, NotFoundError, PayloadTooLargeError, RateLimitedError, UnavailableError, ValidationError, type FieldError } from "../../core/errors";
+import {
+  HubError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnavailableError,
+  ValidationError,
+  type FieldError,
+} from "../../core/errors";
 import { principalOf, type RequestMeta } from "../../core/middleware/scopes";
 import type { HubServices } from "../../core/plugins/contract";
 import type { Principal } from "../../core/tenancy/directory";
@@ -61,7 +69,10 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
   function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${options.persistTimeoutMs} ms`)), options.persistTimeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`${what} timed out after ${options.persistTimeoutMs} ms`)),
+        options.persistTimeoutMs,
+      );
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
@@ -69,7 +80,11 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
   async function submit(ctx: Context, principal: Principal, submission: Submission): Promise<IntakeResult> {
     const { items } = submission;
     if (items.length === 0) {
-      throw new ValidationError("The batch is empty", [{ field: submission.path || "body", code: "empty_batch", message: "send at least one activity" }]);
+      throw new ValidationError(
+        "The batch is empty",
+        [{ field: submission.path || "body", code: "empty_batch", message: "send at least one activity" }],
+        "empty_batch",
+      );
     }
     if (items.length > options.maxBatch) {
       throw new PayloadTooLargeError(`A batch holds at most ${options.maxBatch} activities`, "batch_too_large");
@@ -90,14 +105,18 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
     });
     if (valid.length === 0 || (errors.length > 0 && !submission.partial)) {
       throw new ValidationError(
-        errors.length === 1 && items.length === 1 ? "The activity is invalid" : `${errors.length} of ${items.length} activities are invalid; nothing was stored`,
+        errors.length === 1 && items.length === 1
+          ? "The activity is invalid"
+          : `${errors.length} of ${items.length} activities are invalid; nothing was stored`,
         errors.flatMap((e) => e.errors),
       );
     }
 
     const receivedAt = new Date(now).toISOString();
     const activities: Activity[] = valid.map(({ index, input }) => {
-      const clientId = input.clientId ?? (submission.idempotencyKey !== undefined ? `idem:${submission.idempotencyKey}:${index}` : undefined);
+      const clientId =
+        input.clientId ??
+        (submission.idempotencyKey !== undefined ? `idem:${submission.idempotencyKey}:${index}` : undefined);
       const activity: Activity = {
         id: newActivityId(now),
         tenantId: principal.tenantId,
@@ -121,7 +140,10 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
         try {
           enrich(activity, principal);
         } catch (error) {
-          hub.logger.warn({ err: String(error), activityType: activity.type }, "enricher failed; activity kept unenriched");
+          hub.logger.warn(
+            { err: String(error), activityType: activity.type },
+            "enricher failed; activity kept unenriched",
+          );
         }
       }
     }
@@ -202,11 +224,16 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
           else if (typeof body === "object" && body !== null && "activities" in body) {
             const list = (body as { activities: unknown }).activities;
             if (!Array.isArray(list)) {
-              throw new ValidationError("activities must be an array", [{ field: "activities", code: "invalid_type", message: "must be an array" }]);
+              throw new ValidationError("activities must be an array", [
+                { field: "activities", code: "invalid_type", message: "must be an array" },
+              ]);
             }
             const extra = Object.keys(body).filter((k) => k !== "activities");
             if (extra.length > 0) {
-              throw new ValidationError("Unknown fields", extra.map((field) => ({ field, code: "unknown_field", message: "is not a field of a batch" })));
+              throw new ValidationError(
+                "Unknown fields",
+                extra.map((field) => ({ field, code: "unknown_field", message: "is not a field of a batch" })),
+              );
             }
             submission = { items: list, path: "activities", partial };
           } else submission = { items: [body], path: "", partial: false };
@@ -214,7 +241,11 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
           if (idempotencyKey !== undefined) {
             if (!/^[A-Za-z0-9._:\-]{1,128}$/.test(idempotencyKey)) {
               throw new ValidationError("Invalid Idempotency-Key", [
-                { field: "Idempotency-Key", code: "invalid_format", message: "must be 1-128 letters, digits, '.', '_', ':' or '-'" },
+                {
+                  field: "Idempotency-Key",
+                  code: "invalid_format",
+                  message: "must be 1-128 letters, digits, '.', '_', ':' or '-'",
+                },
               ]);
             }
             submission.idempotencyKey = idempotencyKey;
@@ -238,7 +269,11 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
         async handler(ctx: Ctx) {
           const leadId = ctx.params.params?.leadId ?? "";
           const query = parseActivityQuery(ctx.params.query);
-          return (await hub.store()).leadHistory(principalOf(ctx).tenantId, leadKeyOf(leadId.startsWith("anon:") ? { anonymousId: leadId.slice(5) } : { leadId }), query);
+          return (await hub.store()).leadHistory(
+            principalOf(ctx).tenantId,
+            leadKeyOf(leadId.startsWith("anon:") ? { anonymousId: leadId.slice(5) } : { leadId }),
+            query,
+          );
         },
       },
       list: {

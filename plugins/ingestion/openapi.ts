@@ -4,13 +4,20 @@ const tooMany = { $ref: "#/components/responses/RateLimited" };
 const unavailable = { $ref: "#/components/responses/Unavailable" };
 const pageParams = [
   { name: "types", in: "query", schema: { type: "string" }, description: "Comma-separated activity types" },
-  { name: "since", in: "query", schema: { type: "string" }, description: "Inclusive lower bound on occurredAt (ISO-8601 or epoch ms)" },
+  {
+    name: "since",
+    in: "query",
+    schema: { type: "string" },
+    description: "Inclusive lower bound on occurredAt (ISO-8601 or epoch ms)",
+  },
   { name: "until", in: "query", schema: { type: "string" }, description: "Exclusive upper bound on occurredAt" },
   { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
   { name: "pageToken", in: "query", schema: { type: "string" }, description: "nextPageToken of the previous page" },
 ];
 const page = { content: { "application/json": { schema: { $ref: "#/components/schemas/ActivityPage" } } } };
-const json = (ref: string) => ({ content: { "application/json": { schema: { $ref: `#/components/schemas/${ref}` } } } });
+const json = (ref: string) => ({
+  content: { "application/json": { schema: { $ref: `#/components/schemas/${ref}` } } },
+});
 
 export const openApiDocument = {
   openapi: "3.1.0",
@@ -41,7 +48,12 @@ export const openApiDocument = {
                 oneOf: [
                   { $ref: "#/components/schemas/ActivityInput" },
                   { type: "array", items: { $ref: "#/components/schemas/ActivityInput" }, maxItems: 1000 },
-                  { type: "object", properties: { activities: { type: "array", items: { $ref: "#/components/schemas/ActivityInput" } } } },
+                  {
+                    type: "object",
+                    properties: {
+                      activities: { type: "array", items: { $ref: "#/components/schemas/ActivityInput" } },
+                    },
+                  },
                 ],
               },
             },
@@ -90,7 +102,11 @@ export const openApiDocument = {
       },
     },
     "/api/v1/activity-types": {
-      get: { summary: "Built-in and custom activity types", security: [{ bearer: ["read"] }], responses: { "200": { description: "Types" } } },
+      get: {
+        summary: "Built-in and custom activity types",
+        security: [{ bearer: ["read"] }],
+        responses: { "200": { description: "Types" } },
+      },
       post: {
         summary: "Define a custom activity type",
         security: [{ bearer: ["admin"] }],
@@ -99,41 +115,134 @@ export const openApiDocument = {
       },
     },
     "/api/v1/activity-types/{name}": {
-      put: { summary: "Replace a custom type", security: [{ bearer: ["admin"] }], requestBody: json("ActivityTypeDefinition"), responses: { "200": json("ActivityTypeDefinition"), "404": error } },
-      delete: { summary: "Delete a custom type", security: [{ bearer: ["admin"] }], responses: { "204": { description: "Deleted" }, "404": error } },
+      put: {
+        summary: "Replace a custom type",
+        security: [{ bearer: ["admin"] }],
+        requestBody: json("ActivityTypeDefinition"),
+        responses: { "200": json("ActivityTypeDefinition"), "404": error },
+      },
+      delete: {
+        summary: "Delete a custom type",
+        security: [{ bearer: ["admin"] }],
+        responses: { "204": { description: "Deleted" }, "404": error },
+      },
     },
     "/api/v1/keys": {
-      get: { summary: "List the tenant's keys (never their secrets)", security: [{ bearer: ["admin"] }], responses: { "200": { description: "Keys" } } },
-      post: { summary: "Create a key; the secret is in this response only", security: [{ bearer: ["admin"] }], responses: { "201": { description: "Key" } } },
+      get: {
+        summary: "List the tenant's keys (never their secrets)",
+        security: [{ bearer: ["admin"] }],
+        responses: { "200": { description: "Keys" } },
+      },
+      post: {
+        summary: "Create a key; the secret is in this response only",
+        security: [{ bearer: ["admin"] }],
+        responses: { "201": { description: "Key" } },
+      },
     },
-    "/api/v1/keys/{keyId}": { delete: { summary: "Revoke a key", security: [{ bearer: ["admin"] }], responses: { "204": { description: "Revoked" } } } },
-    "/api/v1/tenant": { get: { summary: "The caller's tenant", security: [{ bearer: ["read"] }], responses: { "200": { description: "Tenant" } } } },
-    "/api/v1/audit": { get: { summary: "Audit log of administrative actions", security: [{ bearer: ["admin"] }], responses: { "200": { description: "Entries" } } } },
+    "/api/v1/keys/{keyId}": {
+      delete: {
+        summary: "Revoke a key",
+        security: [{ bearer: ["admin"] }],
+        responses: { "204": { description: "Revoked" } },
+      },
+    },
+    "/api/v1/tenant": {
+      get: {
+        summary: "The caller's tenant",
+        security: [{ bearer: ["read"] }],
+        responses: { "200": { description: "Tenant" } },
+      },
+    },
+    "/api/v1/audit": {
+      get: {
+        summary: "Audit log of administrative actions",
+        security: [{ bearer: ["admin"] }],
+        responses: { "200": { description: "Entries" } },
+      },
+    },
     "/api/v1/admin/tenants": {
-      post: { summary: "Create a tenant (platform admin token)", responses: { "201": { description: "tenantId, apiKey, writeKey (shown once)" } } },
+      post: {
+        summary: "Create a tenant (platform admin token)",
+        responses: { "201": { description: "tenantId, apiKey, writeKey (shown once)" } },
+      },
       get: { summary: "List tenants (platform admin token)", responses: { "200": { description: "Tenants" } } },
     },
     "/api/v1/admin/tenants/{tenantId}": {
       patch: { summary: "Change a tenant's quota or settings", responses: { "200": { description: "Tenant" } } },
       delete: { summary: "Delete a tenant and revoke its keys", responses: { "204": { description: "Deleted" } } },
     },
-    "/v1/track": { post: { summary: "Segment track", security: [{ writeKey: [] }], responses: { "200": json("SegmentResult"), "400": error } } },
-    "/v1/page": { post: { summary: "Segment page", security: [{ writeKey: [] }], responses: { "200": json("SegmentResult"), "400": error } } },
-    "/v1/screen": { post: { summary: "Segment screen", security: [{ writeKey: [] }], responses: { "200": json("SegmentResult"), "400": error } } },
-    "/v1/identify": { post: { summary: "Segment identify", security: [{ writeKey: [] }], responses: { "200": json("SegmentResult"), "400": error } } },
-    "/v1/batch": { post: { summary: "Segment batch (per-message acceptance)", security: [{ writeKey: [] }], responses: { "200": json("SegmentResult"), "400": error } } },
+    "/v1/track": {
+      post: {
+        summary: "Segment track",
+        security: [{ writeKey: [] }],
+        responses: { "200": json("SegmentResult"), "400": error },
+      },
+    },
+    "/v1/page": {
+      post: {
+        summary: "Segment page",
+        security: [{ writeKey: [] }],
+        responses: { "200": json("SegmentResult"), "400": error },
+      },
+    },
+    "/v1/screen": {
+      post: {
+        summary: "Segment screen",
+        security: [{ writeKey: [] }],
+        responses: { "200": json("SegmentResult"), "400": error },
+      },
+    },
+    "/v1/identify": {
+      post: {
+        summary: "Segment identify",
+        security: [{ writeKey: [] }],
+        responses: { "200": json("SegmentResult"), "400": error },
+      },
+    },
+    "/v1/batch": {
+      post: {
+        summary: "Segment batch (per-message acceptance)",
+        security: [{ writeKey: [] }],
+        responses: { "200": json("SegmentResult"), "400": error },
+      },
+    },
     "/health/live": { get: { summary: "Liveness", security: [], responses: { "200": { description: "Alive" } } } },
-    "/health/ready": { get: { summary: "Readiness: queue, store and tenancy reachable", security: [], responses: { "200": { description: "Ready" }, "503": { description: "Not ready" } } } },
+    "/health/ready": {
+      get: {
+        summary: "Readiness: queue, store and tenancy reachable",
+        security: [],
+        responses: { "200": { description: "Ready" }, "503": { description: "Not ready" } },
+      },
+    },
   },
   components: {
     securitySchemes: {
-      bearer: { type: "http", scheme: "bearer", description: "API key `ahk_…` with scopes ingest, read, admin; or the platform admin token" },
-      writeKey: { type: "http", scheme: "basic", description: "Segment write key `ahw_…` as user name, empty password" },
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        description: "API key `ahk_…` with scopes ingest, read, admin; or the platform admin token",
+      },
+      writeKey: {
+        type: "http",
+        scheme: "basic",
+        description: "Segment write key `ahw_…` as user name, empty password",
+      },
     },
     responses: {
-      Error: { description: "Error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-      RateLimited: { description: "Tenant quota exceeded; see Retry-After", headers: { "Retry-After": { schema: { type: "integer" } } }, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-      Unavailable: { description: "Queue or store unavailable: nothing acknowledged; retry", headers: { "Retry-After": { schema: { type: "integer" } } }, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+      Error: {
+        description: "Error",
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
+      RateLimited: {
+        description: "Tenant quota exceeded; see Retry-After",
+        headers: { "Retry-After": { schema: { type: "integer" } } },
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
+      Unavailable: {
+        description: "Queue or store unavailable: nothing acknowledged; retry",
+        headers: { "Retry-After": { schema: { type: "integer" } } },
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
     },
     schemas: {
       Error: {
@@ -144,10 +253,26 @@ export const openApiDocument = {
             type: "object",
             required: ["code", "message"],
             properties: {
-              code: { type: "string", examples: ["validation_failed", "unknown_type", "rate_limited", "unavailable", "payload_too_large", "invalid_json"] },
+              code: {
+                type: "string",
+                examples: [
+                  "validation_failed",
+                  "unknown_type",
+                  "rate_limited",
+                  "unavailable",
+                  "payload_too_large",
+                  "invalid_json",
+                ],
+              },
               message: { type: "string" },
               retryAfter: { type: "integer" },
-              details: { type: "array", items: { type: "object", properties: { field: { type: "string" }, code: { type: "string" }, message: { type: "string" } } } },
+              details: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: { field: { type: "string" }, code: { type: "string" }, message: { type: "string" } },
+                },
+              },
             },
           },
         },
@@ -160,7 +285,11 @@ export const openApiDocument = {
           id: { type: "string", description: "Client id: retries carrying it are de-duplicated" },
           leadId: { type: "string" },
           anonymousId: { type: "string", description: "Required when leadId is absent" },
-          type: { type: "string", description: "Built-in (visit_web_page, click_link, fill_out_form, email_*, change_data_value, change_score, add_to_list, remove_from_list, crm_sync, mobile_event, track_event, identify) or a custom type" },
+          type: {
+            type: "string",
+            description:
+              "Built-in (visit_web_page, click_link, fill_out_form, email_*, change_data_value, change_score, add_to_list, remove_from_list, crm_sync, mobile_event, track_event, identify) or a custom type",
+          },
           source: { enum: ["web", "email", "crm", "mobile", "api"] },
           occurredAt: { type: "string", format: "date-time" },
           attributes: { type: "object" },
@@ -171,10 +300,24 @@ export const openApiDocument = {
       Activity: {
         allOf: [
           { $ref: "#/components/schemas/ActivityInput" },
-          { type: "object", properties: { tenantId: { type: "string" }, receivedAt: { type: "string", format: "date-time" }, clientId: { type: "string" }, schemaVersion: { type: "integer" } } },
+          {
+            type: "object",
+            properties: {
+              tenantId: { type: "string" },
+              receivedAt: { type: "string", format: "date-time" },
+              clientId: { type: "string" },
+              schemaVersion: { type: "integer" },
+            },
+          },
         ],
       },
-      ActivityPage: { type: "object", properties: { items: { type: "array", items: { $ref: "#/components/schemas/Activity" } }, nextPageToken: { type: "string" } } },
+      ActivityPage: {
+        type: "object",
+        properties: {
+          items: { type: "array", items: { $ref: "#/components/schemas/Activity" } },
+          nextPageToken: { type: "string" },
+        },
+      },
       IngestResult: {
         type: "object",
         properties: {
@@ -182,10 +325,21 @@ export const openApiDocument = {
           accepted: { type: "integer" },
           rejected: { type: "integer" },
           ids: { type: "array", items: { type: ["string", "null"] } },
-          errors: { type: "array", items: { type: "object", properties: { index: { type: "integer" }, errors: { type: "array" } } } },
+          errors: {
+            type: "array",
+            items: { type: "object", properties: { index: { type: "integer" }, errors: { type: "array" } } },
+          },
         },
       },
-      SegmentResult: { type: "object", properties: { success: { type: "boolean" }, accepted: { type: "integer" }, ids: { type: "array" }, rejected: { type: "array" } } },
+      SegmentResult: {
+        type: "object",
+        properties: {
+          success: { type: "boolean" },
+          accepted: { type: "integer" },
+          ids: { type: "array" },
+          rejected: { type: "array" },
+        },
+      },
       LeadProfile: {
         type: "object",
         properties: {

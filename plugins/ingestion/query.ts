@@ -16,11 +16,17 @@ function instant(value: unknown, field: string, errors: FieldError[]): number | 
 export function parseActivityQuery(query: Record<string, unknown> = {}): ActivityQuery {
   const errors: FieldError[] = [];
   const rawTypes = query.types;
-  const types = (Array.isArray(rawTypes) ? rawTypes.map(String) : typeof rawTypes === "string" ? rawTypes.split(",") : [])
+  const types = (
+    Array.isArray(rawTypes) ? rawTypes.map(String) : typeof rawTypes === "string" ? rawTypes.split(",") : []
+  )
     .map((t) => t.trim())
     .filter((t) => t.length > 0);
   if (types.length > 50 || types.some((t) => !/^[a-z][a-z0-9_]{1,63}$/.test(t))) {
-    errors.push({ field: "types", code: "invalid_value", message: "must be a comma-separated list of at most 50 type names" });
+    errors.push({
+      field: "types",
+      code: "invalid_value",
+      message: "must be a comma-separated list of at most 50 type names",
+    });
   }
   const since = instant(query.since, "since", errors);
   const until = instant(query.until, "until", errors);

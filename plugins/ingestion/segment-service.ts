@@ -12,18 +12,35 @@ type Ctx = Context<{ body?: unknown }, RequestMeta>;
  * A batch in which nothing is valid is a 400.
  */
 export function segmentService(): ServiceSchema {
-  async function accept(ctx: Ctx, messages: Array<{ call: SegmentCall | undefined; raw: unknown }>, path: string): Promise<unknown> {
+  async function accept(
+    ctx: Ctx,
+    messages: Array<{ call: SegmentCall | undefined; raw: unknown }>,
+    path: string,
+  ): Promise<unknown> {
     const mapped: unknown[] = [];
     const positions: number[] = [];
     const errors: Array<{ index: number; errors: FieldError[] }> = [];
     messages.forEach(({ call, raw }, index) => {
       const at = path === "" ? "" : `${path}[${index}]`;
       if (call === undefined) {
-        errors.push({ index, errors: [{ field: `${at}.type`.replace(/^\./, ""), code: "invalid_value", message: `must be one of ${SEGMENT_CALLS.join(", ")}` }] });
+        errors.push({
+          index,
+          errors: [
+            {
+              field: `${at}.type`.replace(/^\./, ""),
+              code: "invalid_value",
+              message: `must be one of ${SEGMENT_CALLS.join(", ")}`,
+            },
+          ],
+        });
         return;
       }
       const result = segmentToActivity(call, raw);
-      if (!result.ok) errors.push({ index, errors: result.errors.map((e) => ({ ...e, field: at === "" ? e.field : `${at}.${e.field}` })) });
+      if (!result.ok)
+        errors.push({
+          index,
+          errors: result.errors.map((e) => ({ ...e, field: at === "" ? e.field : `${at}.${e.field}` })),
+        });
       else {
         mapped.push(result.value);
         positions.push(index);
@@ -37,10 +54,17 @@ export function segmentService(): ServiceSchema {
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         // Every mapped message was invalid: report them with the others.
-        throw new ValidationError("No message of the request is valid", [...errors.flatMap((e) => e.errors), ...error.details]);
+        throw new ValidationError("No message of the request is valid", [
+          ...errors.flatMap((e) => e.errors),
+          ...error.details,
+        ]);
       }
     }
-    if (mapped.length === 0) throw new ValidationError("No message of the request is valid", errors.flatMap((e) => e.errors));
+    if (mapped.length === 0)
+      throw new ValidationError(
+        "No message of the request is valid",
+        errors.flatMap((e) => e.errors),
+      );
     const ids: Array<string | null> = messages.map(() => null);
     positions.forEach((original, i) => (ids[original] = result.ids[i] ?? null));
     for (const e of result.errors) errors.push({ index: positions[e.index]!, errors: e.errors });
@@ -67,7 +91,9 @@ export function segmentService(): ServiceSchema {
           const body = ctx.params.body as { batch?: unknown } | undefined;
           const batch = body?.batch;
           if (!Array.isArray(batch)) {
-            throw new ValidationError("batch must be an array", [{ field: "batch", code: "invalid_type", message: "must be an array of messages" }]);
+            throw new ValidationError("batch must be an array", [
+              { field: "batch", code: "invalid_type", message: "must be an array of messages" },
+            ]);
           }
           principalOf(ctx);
           return accept(

@@ -33,7 +33,10 @@ function idOf(value: unknown): string | undefined {
 }
 
 /** Maps one Segment message to the hub's activity input shape (validated afterwards as usual). */
-export function segmentToActivity(call: SegmentCall, raw: unknown): { ok: true; value: Json } | { ok: false; errors: FieldError[] } {
+export function segmentToActivity(
+  call: SegmentCall,
+  raw: unknown,
+): { ok: true; value: Json } | { ok: false; errors: FieldError[] } {
   const message = obj(raw);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, errors: [{ field: "body", code: "invalid_type", message: "must be an object" }] };
@@ -55,7 +58,8 @@ export function segmentToActivity(call: SegmentCall, raw: unknown): { ok: true; 
   switch (call) {
     case "track": {
       const event = str(message.event);
-      if (event === undefined) return { ok: false, errors: [{ field: "event", code: "required", message: "is required for track" }] };
+      if (event === undefined)
+        return { ok: false, errors: [{ field: "event", code: "required", message: "is required for track" }] };
       activity.type = "track_event";
       activity.attributes = { ...properties, event, ...(Object.keys(campaign).length > 0 ? { utm: campaign } : {}) };
       break;
@@ -75,7 +79,11 @@ export function segmentToActivity(call: SegmentCall, raw: unknown): { ok: true; 
     case "screen":
       activity.type = "mobile_event";
       activity.source = "mobile";
-      activity.attributes = { ...properties, name: str(message.name) ?? str(properties.name) ?? "screen", appId: str(obj(context.app).namespace) };
+      activity.attributes = {
+        ...properties,
+        name: str(message.name) ?? str(properties.name) ?? "screen",
+        appId: str(obj(context.app).namespace),
+      };
       break;
     case "identify":
       activity.type = "identify";

@@ -77,7 +77,9 @@ export class LeadProfiles {
   }
 
   get(tenantId: string, leadKey: string): LeadProfile | undefined {
-    const row = this.db.prepare("SELECT * FROM profiles WHERE tenant_id = ? AND lead_key = ?").get(tenantId, leadKey) as ProfileRow | undefined;
+    const row = this.db
+      .prepare("SELECT * FROM profiles WHERE tenant_id = ? AND lead_key = ?")
+      .get(tenantId, leadKey) as ProfileRow | undefined;
     if (!row) return undefined;
     return {
       leadId: row.lead_key,

@@ -9,7 +9,11 @@ import type { ActivityQueue, QueueMessage } from "./contract";
  * the same underlying data each time it is called (so restarts can be tested), `cleanup()` runs
  * once at the end.
  */
-export function queueContractSuite(name: string, open: () => Promise<ActivityQueue>, cleanup: () => Promise<void> = async () => {}): void {
+export function queueContractSuite(
+  name: string,
+  open: () => Promise<ActivityQueue>,
+  cleanup: () => Promise<void> = async () => {},
+): void {
   describe(`queue contract: ${name}`, () => {
     let queue: ActivityQueue;
     before(async () => {
@@ -21,7 +25,13 @@ export function queueContractSuite(name: string, open: () => Promise<ActivityQue
     });
 
     const topic = (): string => `contract-${randomUUID().slice(0, 8)}`;
-    const collect = async (q: ActivityQueue, t: string, group: string, count: number, maxBatch = 100): Promise<QueueMessage[]> => {
+    const collect = async (
+      q: ActivityQueue,
+      t: string,
+      group: string,
+      count: number,
+      maxBatch = 100,
+    ): Promise<QueueMessage[]> => {
       const seen: QueueMessage[] = [];
       const sub = await q.subscribe({ group, topic: t, maxBatch, handler: async (batch) => void seen.push(...batch) });
       await eventually(() => (seen.length >= count ? true : undefined), 30_000, `${count} messages on ${t}`);
@@ -64,7 +74,10 @@ export function queueContractSuite(name: string, open: () => Promise<ActivityQue
 
     it("redelivers a batch whose handler failed, and nothing is lost", async () => {
       const t = topic();
-      await queue.publish(t, Array.from({ length: 20 }, (_, i) => ({ key: "same", value: String(i) })));
+      await queue.publish(
+        t,
+        Array.from({ length: 20 }, (_, i) => ({ key: "same", value: String(i) })),
+      );
       const delivered: string[] = [];
       let failures = 0;
       const sub = await queue.subscribe({
@@ -82,12 +95,18 @@ export function queueContractSuite(name: string, open: () => Promise<ActivityQue
       await eventually(() => (delivered.length >= 20 ? true : undefined), 30_000, "redelivery");
       await sub.stop();
       assert.equal(failures, 2);
-      assert.deepEqual(delivered, Array.from({ length: 20 }, (_, i) => String(i)));
+      assert.deepEqual(
+        delivered,
+        Array.from({ length: 20 }, (_, i) => String(i)),
+      );
     });
 
     it("gives each consumer group every record, independently", async () => {
       const t = topic();
-      await queue.publish(t, Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: String(i) })));
+      await queue.publish(
+        t,
+        Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: String(i) })),
+      );
       const one = await collect(queue, t, "g-one", 10);
       const two = await collect(queue, t, "g-two", 10);
       assert.deepEqual(one.map((m) => m.value).sort(), two.map((m) => m.value).sort());
@@ -95,12 +114,18 @@ export function queueContractSuite(name: string, open: () => Promise<ActivityQue
 
     it("resumes a group from its committed offsets after a restart, skipping nothing", async () => {
       const t = topic();
-      await queue.publish(t, Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 3}`, value: String(i) })));
+      await queue.publish(
+        t,
+        Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 3}`, value: String(i) })),
+      );
       const first = await collect(queue, t, "g-resume", 30);
       assert.equal(first.length, 30);
       await queue.stop();
       queue = await open();
-      await queue.publish(t, Array.from({ length: 10 }, (_, i) => ({ key: `k${i % 3}`, value: String(100 + i) })));
+      await queue.publish(
+        t,
+        Array.from({ length: 10 }, (_, i) => ({ key: `k${i % 3}`, value: String(100 + i) })),
+      );
       const second = await collect(queue, t, "g-resume", 10);
       assert.deepEqual(
         second.map((m) => Number(m.value)).sort((a, b) => a - b),
@@ -110,18 +135,29 @@ export function queueContractSuite(name: string, open: () => Promise<ActivityQue
 
     it("reports lag per partition for a group", async () => {
       const t = topic();
-      await queue.publish(t, Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, value: String(i) })));
-      const before = await eventually(async () => {
-        const lag = await queue.lag("g-lag", t);
-        const total = lag.reduce((sum, p) => sum + p.lag, 0);
-        return total === 12 ? total : undefined;
-      }, 15_000, "lag of 12");
+      await queue.publish(
+        t,
+        Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, value: String(i) })),
+      );
+      const before = await eventually(
+        async () => {
+          const lag = await queue.lag("g-lag", t);
+          const total = lag.reduce((sum, p) => sum + p.lag, 0);
+          return total === 12 ? total : undefined;
+        },
+        15_000,
+        "lag of 12",
+      );
       assert.equal(before, 12);
       await collect(queue, t, "g-lag", 12);
-      const after = await eventually(async () => {
-        const total = (await queue.lag("g-lag", t)).reduce((sum, p) => sum + p.lag, 0);
-        return total === 0 ? total : undefined;
-      }, 15_000, "lag of 0");
+      const after = await eventually(
+        async () => {
+          const total = (await queue.lag("g-lag", t)).reduce((sum, p) => sum + p.lag, 0);
+          return total === 0 ? total : undefined;
+        },
+        15_000,
+        "lag of 0",
+      );
       assert.equal(after, 0);
     });
   });

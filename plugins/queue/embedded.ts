@@ -2,7 +2,14 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { HealthStatus } from "../../core/health";
 import { GroupCommit, openSqlite, type SqliteDatabase } from "../../core/sqlite";
-import type { ActivityQueue, PartitionLag, QueueMessage, QueueRecord, SubscribeOptions, Subscription } from "./contract";
+import type {
+  ActivityQueue,
+  PartitionLag,
+  QueueMessage,
+  QueueRecord,
+  SubscribeOptions,
+  Subscription,
+} from "./contract";
 import { partitionFor } from "./partitioner";
 
 export interface EmbeddedQueueOptions {
@@ -66,7 +73,8 @@ export class EmbeddedQueue implements ActivityQueue {
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
-    const stored = db.prepare("SELECT value FROM meta WHERE name = 'partitions'").get() as { value: string } | undefined;
+    const stored = db.prepare("SELECT value FROM meta WHERE name = 'partitions'").get() as
+      { value: string } | undefined;
     if (stored === undefined) {
       db.prepare("INSERT INTO meta (name, value) VALUES ('partitions', ?)").run(String(this.partitions));
     } else if (Number(stored.value) !== this.partitions) {
@@ -75,7 +83,9 @@ export class EmbeddedQueue implements ActivityQueue {
         `queue.db was created with ${stored.value} partitions; changing it to ${this.partitions} would break per-lead order`,
       );
     }
-    for (const row of db.prepare("SELECT topic, partition, MAX(offset) AS last FROM messages GROUP BY topic, partition").all() as Array<{
+    for (const row of db
+      .prepare("SELECT topic, partition, MAX(offset) AS last FROM messages GROUP BY topic, partition")
+      .all() as Array<{
       topic: string;
       partition: number;
       last: number;
@@ -118,7 +128,12 @@ export class EmbeddedQueue implements ActivityQueue {
   async publish(topic: string, records: QueueRecord[]): Promise<void> {
     const commit = this.requireOpen().commit;
     const ts = Date.now();
-    const items = records.map((record) => ({ topic, partition: partitionFor(record.key, this.partitions), record, ts }));
+    const items = records.map((record) => ({
+      topic,
+      partition: partitionFor(record.key, this.partitions),
+      record,
+      ts,
+    }));
     // The offsets a group commit assigns are only known after the commit, so the rollback of
     // `nextOffset` on failure has to come from the database itself.
     try {
@@ -209,7 +224,9 @@ export class EmbeddedQueue implements ActivityQueue {
   private reloadOffsets(): void {
     const db = this.requireOpen().db;
     this.nextOffset.clear();
-    for (const row of db.prepare("SELECT topic, partition, MAX(offset) AS last FROM messages GROUP BY topic, partition").all() as Array<{
+    for (const row of db
+      .prepare("SELECT topic, partition, MAX(offset) AS last FROM messages GROUP BY topic, partition")
+      .all() as Array<{
       topic: string;
       partition: number;
       last: number;

@@ -2,7 +2,14 @@ import { option, Registry } from "../../core/registry";
 import type { ActivityQueue } from "./contract";
 import { EmbeddedQueue } from "./embedded";
 
-export type { ActivityQueue, QueueMessage, QueueRecord, SubscribeOptions, Subscription, PartitionLag } from "./contract";
+export type {
+  ActivityQueue,
+  QueueMessage,
+  QueueRecord,
+  SubscribeOptions,
+  Subscription,
+  PartitionLag,
+} from "./contract";
 
 /** What a queue factory receives besides its own options. */
 export interface QueueContext {

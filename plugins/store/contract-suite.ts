@@ -6,7 +6,13 @@ import { ACTIVITY_SCHEMA_VERSION, type Activity } from "../../core/activity/mode
 import { ValidationError } from "../../core/errors";
 import type { ActivityStore } from "./contract";
 
-function activity(tenantId: string, leadId: string, type: string, occurredAt: number, extra: Partial<Activity> = {}): Activity {
+function activity(
+  tenantId: string,
+  leadId: string,
+  type: string,
+  occurredAt: number,
+  extra: Partial<Activity> = {},
+): Activity {
   return {
     id: newActivityId(),
     tenantId,
@@ -25,7 +31,11 @@ function activity(tenantId: string, leadId: string, type: string, occurredAt: nu
  * The store contract. Every implementation runs this suite; `open()` returns a started store.
  * Tenants are random per run, so the suite can run against a shared server.
  */
-export function storeContractSuite(name: string, open: () => Promise<ActivityStore>, cleanup: () => Promise<void> = async () => {}): void {
+export function storeContractSuite(
+  name: string,
+  open: () => Promise<ActivityStore>,
+  cleanup: () => Promise<void> = async () => {},
+): void {
   describe(`store contract: ${name}`, () => {
     let store: ActivityStore;
     const tenant = `t-${randomUUID().slice(0, 8)}`;
@@ -41,7 +51,11 @@ export function storeContractSuite(name: string, open: () => Promise<ActivitySto
     });
 
     it("stores and reads back an activity by id, unchanged", async () => {
-      const a = activity(tenant, "lead-1", "visit_web_page", base, { campaignId: "c1", accountId: "acc1", clientId: "cid-1" });
+      const a = activity(tenant, "lead-1", "visit_web_page", base, {
+        campaignId: "c1",
+        accountId: "acc1",
+        clientId: "cid-1",
+      });
       await store.put([a]);
       assert.deepEqual(await store.get(tenant, a.id), a);
       assert.equal((await store.health()).ok, true);
@@ -65,7 +79,9 @@ export function storeContractSuite(name: string, open: () => Promise<ActivitySto
 
     it("pages a lead's history newest first without gaps or repeats", async () => {
       const lead = "lead-paging";
-      const written = Array.from({ length: 57 }, (_, i) => activity(tenant, lead, i % 2 ? "email_opened" : "visit_web_page", base + (i % 20) * 1000));
+      const written = Array.from({ length: 57 }, (_, i) =>
+        activity(tenant, lead, i % 2 ? "email_opened" : "visit_web_page", base + (i % 20) * 1000),
+      );
       await store.put(written.slice(0, 30));
       await store.put(written.slice(30));
       await store.put([activity(tenant, "another-lead", "visit_web_page", base)]);
@@ -79,27 +95,47 @@ export function storeContractSuite(name: string, open: () => Promise<ActivitySto
       }
       assert.equal(seen.length, 57);
       assert.equal(new Set(seen.map((a) => a.id)).size, 57);
-      const expected = [...written].sort((x, y) => Date.parse(y.occurredAt) - Date.parse(x.occurredAt) || (x.id < y.id ? 1 : -1));
-      assert.deepEqual(seen.map((a) => a.id), expected.map((a) => a.id));
+      const expected = [...written].sort(
+        (x, y) => Date.parse(y.occurredAt) - Date.parse(x.occurredAt) || (x.id < y.id ? 1 : -1),
+      );
+      assert.deepEqual(
+        seen.map((a) => a.id),
+        expected.map((a) => a.id),
+      );
     });
 
     it("filters by types and by an occurredAt window", async () => {
       const lead = "lead-filter";
-      const items = Array.from({ length: 10 }, (_, i) => activity(tenant, lead, i < 4 ? "email_sent" : "visit_web_page", base + i * 60_000));
+      const items = Array.from({ length: 10 }, (_, i) =>
+        activity(tenant, lead, i < 4 ? "email_sent" : "visit_web_page", base + i * 60_000),
+      );
       await store.put(items);
       const sent = await store.leadHistory(tenant, lead, { limit: 100, types: ["email_sent"] });
       assert.equal(sent.items.length, 4);
       assert.ok(sent.items.every((a) => a.type === "email_sent"));
-      const window = await store.leadHistory(tenant, lead, { limit: 100, since: base + 2 * 60_000, until: base + 6 * 60_000 });
-      assert.deepEqual(window.items.map((a) => Date.parse(a.occurredAt) - base), [5, 4, 3, 2].map((m) => m * 60_000));
-      const both = await store.leadHistory(tenant, lead, { limit: 100, types: ["visit_web_page", "email_sent"], since: base + 3 * 60_000 });
+      const window = await store.leadHistory(tenant, lead, {
+        limit: 100,
+        since: base + 2 * 60_000,
+        until: base + 6 * 60_000,
+      });
+      assert.deepEqual(
+        window.items.map((a) => Date.parse(a.occurredAt) - base),
+        [5, 4, 3, 2].map((m) => m * 60_000),
+      );
+      const both = await store.leadHistory(tenant, lead, {
+        limit: 100,
+        types: ["visit_web_page", "email_sent"],
+        since: base + 3 * 60_000,
+      });
       assert.equal(both.items.length, 7);
       assert.equal(both.nextPageToken, undefined);
     });
 
     it("lists a tenant's activities by time and type, with paging", async () => {
       const t = `t-${randomUUID().slice(0, 8)}`;
-      const items = Array.from({ length: 25 }, (_, i) => activity(t, `lead-${i % 5}`, i % 5 === 0 ? "fill_out_form" : "visit_web_page", base + i * 1000));
+      const items = Array.from({ length: 25 }, (_, i) =>
+        activity(t, `lead-${i % 5}`, i % 5 === 0 ? "fill_out_form" : "visit_web_page", base + i * 1000),
+      );
       await store.put(items);
       const forms = await store.list(t, { limit: 100, types: ["fill_out_form"] });
       assert.equal(forms.items.length, 5);
@@ -118,7 +154,10 @@ export function storeContractSuite(name: string, open: () => Promise<ActivitySto
       delete a.leadId;
       await store.put([a]);
       const page = await store.leadHistory(tenant, "anon:cookie-9", { limit: 10 });
-      assert.deepEqual(page.items.map((x) => x.id), [a.id]);
+      assert.deepEqual(
+        page.items.map((x) => x.id),
+        [a.id],
+      );
     });
 
     it("binds a client id to the first id claimed, per tenant", async () => {
@@ -144,7 +183,10 @@ export function storeContractSuite(name: string, open: () => Promise<ActivitySto
     });
 
     it("rejects a page token it did not issue", async () => {
-      await assert.rejects(store.leadHistory(tenant, "lead-1", { limit: 10, pageToken: "not-a-token" }), ValidationError);
+      await assert.rejects(
+        store.leadHistory(tenant, "lead-1", { limit: 10, pageToken: "not-a-token" }),
+        ValidationError,
+      );
     });
   });
 }

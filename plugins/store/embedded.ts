@@ -74,9 +74,10 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   async get(tenantId: string, id: string): Promise<Activity | undefined> {
-    const body = this.open().prepare("SELECT body FROM activities WHERE tenant_id = ? AND id = ?").pluck().get(tenantId, id) as
-      | string
-      | undefined;
+    const body = this.open()
+      .prepare("SELECT body FROM activities WHERE tenant_id = ? AND id = ?")
+      .pluck()
+      .get(tenantId, id) as string | undefined;
     return body === undefined ? undefined : (JSON.parse(body) as Activity);
   }
 
