@@ -313,8 +313,9 @@ export class FakeSalesforceServer {
     return field in SCHEMA[object].fields && !this.removedFields.get(object)?.has(field);
   }
 
+  /** SystemModstamp has one-second precision, so many records share a stamp (as in a real org). */
   private nextStamp(): number {
-    const now = Date.now();
+    const now = Math.floor(Date.now() / 1000) * 1000;
     this.lastStamp = Math.max(this.lastStamp, now);
     return this.lastStamp;
   }
