@@ -1,0 +1,52 @@
+import { z } from "zod";
+import { definePlugin } from "../../core/plugins/contract";
+import { DEFAULT_BOT_PATTERN, enrichWebActivity, type GeoLookup } from "./enrich";
+
+const config = z
+  .object({
+    /** Look up country/region/city from the GeoIP database shipped in `geoip-lite`. */
+    geo: z.boolean().default(true),
+    userAgent: z.boolean().default(true),
+    /** Anonymise IPs of every tenant (tenants can also opt in with `settings.anonymizeIp`). */
+    anonymizeIp: z.boolean().default(false),
+    /** Replaces the built-in bot pattern (a case-insensitive regular expression on the user agent). */
+    botPattern: z.string().min(1).max(2000).optional(),
+  })
+  .strict();
+
+/** Enriches web activities at intake, before they are stored and queued. */
+export const webEnrichmentPlugin = definePlugin({
+  manifest: {
+    id: "web-enrichment",
+    kind: "ingestion",
+    version: "1.0.0",
+    description: "User agent, GeoIP, page URL, UTM, referrer and bot flag on web activities; optional IP anonymisation",
+    config,
+    roles: ["ingestion"],
+  },
+  services: ({ config: options, hub }) => {
+    let geo: GeoLookup | undefined;
+    const botPattern = options.botPattern !== undefined ? new RegExp(options.botPattern, "i") : DEFAULT_BOT_PATTERN;
+    hub.extensions.enrichers.push((activity, principal) =>
+      enrichWebActivity(activity, {
+        geo,
+        parseUserAgent: options.userAgent,
+        anonymizeIp: options.anonymizeIp || principal.settings.anonymizeIp === true,
+        botPattern,
+      }),
+    );
+    return [
+      {
+        name: "webEnrichment",
+        async started() {
+          // The database (~150 MB in memory) loads only on nodes that enrich.
+          if (options.geo) {
+            const geoip = await import("geoip-lite");
+            const lookup = (geoip.default ?? geoip).lookup;
+            geo = (ip) => lookup(ip);
+          }
+        },
+      },
+    ];
+  },
+});
