@@ -54,6 +54,8 @@ export interface ConnectorManifest {
   readonly credentials: readonly CredentialModeSpec[];
   readonly options: readonly OptionSpec[];
   readonly objects: readonly ObjectSpec[];
+  /** The CRM object hub leads and scores are written to, and the option naming its key field. */
+  readonly leads: { readonly object: string; readonly keyOption: string };
 }
 
 /** Option values after defaults are applied. */

@@ -36,6 +36,7 @@ export const dynamicsManifest: ConnectorManifest = {
     { name: "maxRetryAfterSeconds", type: "number", default: 300, description: "Longest Retry-After the connector waits in-line before giving the run up" },
     { name: "writeMode", type: "string", default: "auto", description: "auto ($batch) or single (one call per record; baseline only)" },
   ],
+  leads: { object: "leads", keyOption: "leadAlternateKey" },
   objects: [
     { name: "leads", directions: ["inbound", "outbound"], description: "Leads: changes in, hub leads and scores out" },
     { name: "contacts", directions: ["inbound"], description: "Contacts" },

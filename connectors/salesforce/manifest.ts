@@ -55,6 +55,7 @@ export const salesforceManifest: ConnectorManifest = {
     { name: "maxAttempts", type: "number", default: 6, description: "Attempts per API call on transient errors" },
     { name: "writeMode", type: "string", default: "auto", description: "auto (bulk/collections by volume) or single (one call per record; baseline only)" },
   ],
+  leads: { object: "Lead", keyOption: "leadExternalIdField" },
   objects: [
     { name: "Lead", directions: ["inbound", "outbound"], description: "Leads: changes in, hub leads and scores out" },
     { name: "Contact", directions: ["inbound"], description: "Contacts" },
