@@ -133,8 +133,11 @@ export function activityStream(count: number, tenantId: string, prefix = "act"):
   };
 }
 
+/** An outbound item without its position (distributes over the union). */
+export type OutboundPayload = OutboundItem extends infer T ? (T extends OutboundItem ? Omit<T, "position"> : never) : never;
+
 /** An outbound stream from a fixed list (position = index). */
-export function listStream(items: readonly Omit<OutboundItem, "position">[]): OutboundSource {
+export function listStream(items: readonly OutboundPayload[]): OutboundSource {
   return async function* (after: string | undefined): AsyncIterable<OutboundItem> {
     const start = after === undefined ? 0 : Number(after) + 1;
     for (let i = start; i < items.length; i++) {
