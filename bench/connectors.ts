@@ -37,8 +37,12 @@ async function measure<F extends { calls: { total: number; reset(): void } }>(
 
 async function outbound<F>(h: Harness<F>, instanceId: string, count: number, prefix: string): Promise<void> {
   await h.store.commitOutbound(instanceId, "-1", [], []);
-  const [run] = await h.engine.run(instanceId, { source: activityStream(count, h.config.tenantId, prefix), directions: ["outbound"] });
-  if (run.status !== "succeeded" || run.counts.written !== count) throw new Error(`${instanceId}: ${JSON.stringify(run)}`);
+  const [run] = await h.engine.run(instanceId, {
+    source: activityStream(count, h.config.tenantId, prefix),
+    directions: ["outbound"],
+  });
+  if (run.status !== "succeeded" || run.counts.written !== count)
+    throw new Error(`${instanceId}: ${JSON.stringify(run)}`);
 }
 
 async function inbound<F>(h: Harness<F>, expected: number): Promise<void> {
@@ -47,40 +51,75 @@ async function inbound<F>(h: Harness<F>, expected: number): Promise<void> {
 }
 
 async function salesforce(): Promise<void> {
-  const h = await salesforceHarness({ emit: async () => undefined, config: { outbound: { leads: true, activities: true, scores: true, batchSize: 10_000 } } });
+  const h = await salesforceHarness({
+    emit: async () => undefined,
+    config: { outbound: { leads: true, activities: true, scores: true, batchSize: 10_000 } },
+  });
   try {
     await h.engine.configure(h.config, h.credentials);
     for (let offset = 0; offset < COUNT; offset += 10_000) {
-      h.fake.insert("Lead", Array.from({ length: Math.min(10_000, COUNT - offset) }, (_, i) => ({ LastName: `L${offset + i}`, Company: "Acme", Email: `l${offset + i}@example.com`, Hub_Lead_Id__c: `lead-${offset + i}` })));
+      h.fake.insert(
+        "Lead",
+        Array.from({ length: Math.min(10_000, COUNT - offset) }, (_, i) => ({
+          LastName: `L${offset + i}`,
+          Company: "Acme",
+          Email: `l${offset + i}@example.com`,
+          Hub_Lead_Id__c: `lead-${offset + i}`,
+        })),
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await measure(h, "salesforce inbound (SOQL pages of 2,000)", COUNT, () => inbound(h, COUNT));
-    await measure(h, "salesforce outbound Bulk API 2.0 (jobs of 10,000)", COUNT, () => outbound(h, h.config.instanceId, COUNT, "bulk"));
+    await measure(h, "salesforce outbound Bulk API 2.0 (jobs of 10,000)", COUNT, () =>
+      outbound(h, h.config.instanceId, COUNT, "bulk"),
+    );
 
-    const collections = { ...h.config, instanceId: "sf-collections", options: { ...h.config.options, bulkThreshold: 1_000_000 } };
+    const collections = {
+      ...h.config,
+      instanceId: "sf-collections",
+      options: { ...h.config.options, bulkThreshold: 1_000_000 },
+    };
     await h.engine.configure(collections, h.credentials);
-    await measure(h, "salesforce outbound sObject Collections (200/call)", BASELINE * 10, () => outbound(h, collections.instanceId, BASELINE * 10, "coll"));
+    await measure(h, "salesforce outbound sObject Collections (200/call)", BASELINE * 10, () =>
+      outbound(h, collections.instanceId, BASELINE * 10, "coll"),
+    );
 
     const single = { ...h.config, instanceId: "sf-single", options: { ...h.config.options, writeMode: "single" } };
     await h.engine.configure(single, h.credentials);
-    await measure(h, "salesforce outbound one call per record (baseline)", BASELINE, () => outbound(h, single.instanceId, BASELINE, "single"));
+    await measure(h, "salesforce outbound one call per record (baseline)", BASELINE, () =>
+      outbound(h, single.instanceId, BASELINE, "single"),
+    );
   } finally {
     await h.close();
   }
 }
 
 async function dynamics(): Promise<void> {
-  const h = await dynamicsHarness({ emit: async () => undefined, config: { outbound: { leads: true, activities: true, scores: true, batchSize: 10_000 } } });
+  const h = await dynamicsHarness({
+    emit: async () => undefined,
+    config: { outbound: { leads: true, activities: true, scores: true, batchSize: 10_000 } },
+  });
   try {
     await h.engine.configure(h.config, h.credentials);
     for (let offset = 0; offset < COUNT; offset += 10_000) {
-      h.fake.insert("leads", Array.from({ length: Math.min(10_000, COUNT - offset) }, (_, i) => ({ lastname: `L${offset + i}`, emailaddress1: `l${offset + i}@example.com`, hub_leadid: `lead-${offset + i}` })));
+      h.fake.insert(
+        "leads",
+        Array.from({ length: Math.min(10_000, COUNT - offset) }, (_, i) => ({
+          lastname: `L${offset + i}`,
+          emailaddress1: `l${offset + i}@example.com`,
+          hub_leadid: `lead-${offset + i}`,
+        })),
+      );
     }
     await measure(h, "dynamics inbound (change tracking, pages of 5,000)", COUNT, () => inbound(h, COUNT));
-    await measure(h, "dynamics outbound $batch (1,000 per change set)", COUNT, () => outbound(h, h.config.instanceId, COUNT, "batch"));
+    await measure(h, "dynamics outbound $batch (1,000 per change set)", COUNT, () =>
+      outbound(h, h.config.instanceId, COUNT, "batch"),
+    );
     const single = { ...h.config, instanceId: "dyn-single", options: { ...h.config.options, writeMode: "single" } };
     await h.engine.configure(single, h.credentials);
-    await measure(h, "dynamics outbound one call per record (baseline)", BASELINE, () => outbound(h, single.instanceId, BASELINE, "single"));
+    await measure(h, "dynamics outbound one call per record (baseline)", BASELINE, () =>
+      outbound(h, single.instanceId, BASELINE, "single"),
+    );
   } finally {
     await h.close();
   }
@@ -93,11 +132,31 @@ function perThousand(row: Row): number {
 async function main(): Promise<void> {
   await salesforce();
   await dynamics();
-  console.log(`\nCRM connector benchmark — ${COUNT.toLocaleString("en")} records; calls counted by the fake servers (token calls included)\n`);
-  console.log(["scenario".padEnd(54), "records".padStart(9), "seconds".padStart(9), "records/s".padStart(11), "calls".padStart(7), "calls/1000".padStart(11)].join(" "));
+  console.log(
+    `\nCRM connector benchmark — ${COUNT.toLocaleString("en")} records; calls counted by the fake servers (token calls included)\n`,
+  );
+  console.log(
+    [
+      "scenario".padEnd(54),
+      "records".padStart(9),
+      "seconds".padStart(9),
+      "records/s".padStart(11),
+      "calls".padStart(7),
+      "calls/1000".padStart(11),
+    ].join(" "),
+  );
   for (const row of rows) {
     console.log(
-      [row.scenario.padEnd(54), String(row.records).padStart(9), row.seconds.toFixed(2).padStart(9), Math.round(row.records / row.seconds).toString().padStart(11), String(row.calls).padStart(7), perThousand(row).toFixed(2).padStart(11)].join(" "),
+      [
+        row.scenario.padEnd(54),
+        String(row.records).padStart(9),
+        row.seconds.toFixed(2).padStart(9),
+        Math.round(row.records / row.seconds)
+          .toString()
+          .padStart(11),
+        String(row.calls).padStart(7),
+        perThousand(row).toFixed(2).padStart(11),
+      ].join(" "),
     );
   }
   const find = (prefix: string): Row | undefined => rows.find((r) => r.scenario.startsWith(prefix));
@@ -108,7 +167,9 @@ async function main(): Promise<void> {
     if (!bulk || !baseline) continue;
     const ratio = perThousand(baseline) / perThousand(bulk);
     const verdict = perThousand(bulk) <= 2 ? "meets" : "MISSES";
-    console.log(`${name}: ${perThousand(bulk).toFixed(2)} calls/1000 on the bulk/batch path vs ${perThousand(baseline).toFixed(0)} one-per-record → ${ratio.toFixed(0)}x fewer calls (${verdict} the ≤ 2 target)`);
+    console.log(
+      `${name}: ${perThousand(bulk).toFixed(2)} calls/1000 on the bulk/batch path vs ${perThousand(baseline).toFixed(0)} one-per-record → ${ratio.toFixed(0)}x fewer calls (${verdict} the ≤ 2 target)`,
+    );
   }
 
   const crash = await runCrashScenario(COUNT);

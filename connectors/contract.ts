@@ -125,7 +125,13 @@ export interface ScoreWrite {
 /** Per-record outcome of a write; `key` is the lead key or activity id that was sent. */
 export type WriteResult =
   | { readonly key: string; readonly ok: true; readonly crmId?: string; readonly created?: boolean }
-  | { readonly key: string; readonly ok: false; readonly code: string; readonly message: string; readonly retriable: boolean };
+  | {
+      readonly key: string;
+      readonly ok: false;
+      readonly code: string;
+      readonly message: string;
+      readonly retriable: boolean;
+    };
 
 /** Which API path a write used (reported in run history and the benchmark). */
 export type WritePath = "single" | "collection" | "bulk" | "batch";
@@ -206,7 +212,8 @@ export function resolveOptions(
     const value = given[spec.name];
     if (value === undefined) options[spec.name] = spec.default;
     else if (typeof value === spec.type && (spec.type !== "number" || Number.isFinite(value))) {
-      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") options[spec.name] = value;
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean")
+        options[spec.name] = value;
     } else errors.push({ field: `options.${spec.name}`, message: `must be a ${spec.type}` });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, options };
@@ -219,7 +226,9 @@ export function validateCredentials(
 ): { field: string; message: string }[] {
   const spec = manifest.credentials.find((mode) => mode.mode === credentials.mode);
   if (!spec) {
-    return [{ field: "credentials.mode", message: `must be one of ${manifest.credentials.map((m) => m.mode).join(", ")}` }];
+    return [
+      { field: "credentials.mode", message: `must be one of ${manifest.credentials.map((m) => m.mode).join(", ")}` },
+    ];
   }
   const errors: { field: string; message: string }[] = [];
   const known = new Set(spec.fields.map((field) => field.name));

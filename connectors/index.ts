@@ -34,7 +34,19 @@ export type { ConflictRule } from "./sync/conflict";
 export type { CrmSyncActivity, HubActivity, OutboundItem, OutboundSource } from "./sync/activity";
 export { SyncEngine, type SyncEngineDeps, type RunOptions, type ConnectorStatus } from "./sync/engine";
 export { ConnectorScheduler } from "./sync/scheduler";
-export { MemoryStateStore, type ConnectorStateStore, type RunRecord, type RunCounts, type DeadLetter } from "./sync/state-store";
+export {
+  MemoryStateStore,
+  type ConnectorStateStore,
+  type RunRecord,
+  type RunCounts,
+  type DeadLetter,
+} from "./sync/state-store";
 export { SqliteStateStore } from "./sync/sqlite-state-store";
-export { AesGcmCredentialVault, type CredentialVault, type CredentialRef, type CredentialsView, type VaultKey } from "./sync/vault";
+export {
+  AesGcmCredentialVault,
+  type CredentialVault,
+  type CredentialRef,
+  type CredentialsView,
+  type VaultKey,
+} from "./sync/vault";
 export { BudgetRegistry, FairShareBudget, DEFAULT_BUDGETS, type RateBudget } from "./sync/budget";

@@ -11,7 +11,11 @@ const CONNECTORS: Readonly<Record<ConnectorId, ConnectorDefinition>> = {
 /** Resolves a connector by id; fails with `connector_unknown` for anything else. */
 export function resolveConnector(id: string): ConnectorDefinition {
   const found = Object.entries(CONNECTORS).find(([key]) => key === id)?.[1];
-  if (!found) throw new ConnectorError("connector_unknown", `unknown connector '${id}' (known: ${Object.keys(CONNECTORS).join(", ")})`);
+  if (!found)
+    throw new ConnectorError(
+      "connector_unknown",
+      `unknown connector '${id}' (known: ${Object.keys(CONNECTORS).join(", ")})`,
+    );
   return found;
 }
 

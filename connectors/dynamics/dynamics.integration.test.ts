@@ -10,7 +10,11 @@ import { dynamicsConnector } from ".";
 import { dynamicsManifest } from "./manifest";
 
 function leads(count: number, from = 0): Record<string, string>[] {
-  return Array.from({ length: count }, (_, i) => ({ lastname: `Last${from + i}`, emailaddress1: `l${from + i}@example.com`, hub_leadid: `lead-${from + i}` }));
+  return Array.from({ length: count }, (_, i) => ({
+    lastname: `Last${from + i}`,
+    emailaddress1: `l${from + i}@example.com`,
+    hub_leadid: `lead-${from + i}`,
+  }));
 }
 
 test("dynamics manifest pins the defaults table", () => {
@@ -68,8 +72,25 @@ describe("dynamics sync against the fake environment", () => {
     await resetOutbound();
     h.fake.calls.reset();
     const items = [
-      ...Array.from({ length: 1500 }, (_, i) => ({ kind: "activity" as const, activity: { id: `a-${i}`, tenantId: "tenant-b", leadId: `lead-${i}`, type: "email_clicked", occurredAt: new Date().toISOString(), attributes: { url: "https://x" } } })),
-      { kind: "lead" as const, lead: { leadId: "new-lead", updatedAt: new Date().toISOString(), fields: { lastName: "O'Brien", email: "ob@example.com" } } },
+      ...Array.from({ length: 1500 }, (_, i) => ({
+        kind: "activity" as const,
+        activity: {
+          id: `a-${i}`,
+          tenantId: "tenant-b",
+          leadId: `lead-${i}`,
+          type: "email_clicked",
+          occurredAt: new Date().toISOString(),
+          attributes: { url: "https://x" },
+        },
+      })),
+      {
+        kind: "lead" as const,
+        lead: {
+          leadId: "new-lead",
+          updatedAt: new Date().toISOString(),
+          fields: { lastName: "O'Brien", email: "ob@example.com" },
+        },
+      },
       { kind: "score" as const, score: { leadId: "lead-9", score: 88 } },
     ];
     const [run] = await h.engine.run(h.config.instanceId, { source: listStream(items), directions: ["outbound"] });
@@ -84,7 +105,10 @@ describe("dynamics sync against the fake environment", () => {
   test("an access token that expires mid-session is re-acquired once and the call retried", async () => {
     const resolved = resolveOptions(dynamicsManifest, {});
     assert.ok(resolved.ok);
-    const session = await dynamicsConnector.openSession({ tenantId: "t", instanceId: "i", credentials: h.credentials, options: resolved.options }, {});
+    const session = await dynamicsConnector.openSession(
+      { tenantId: "t", instanceId: "i", credentials: h.credentials, options: resolved.options },
+      {},
+    );
     const first = await session.updateScores([{ leadKey: "lead-11", score: 3 }]);
     assert.ok(first.results[0].ok);
     h.fake.calls.reset();
@@ -99,15 +123,29 @@ describe("dynamics sync against the fake environment", () => {
     await resetOutbound();
     h.fake.throttleNext(2, 1);
     const started = Date.now();
-    const [run] = await h.engine.run(h.config.instanceId, { source: listStream([{ kind: "score", score: { leadId: "lead-10", score: 1 } }]), directions: ["outbound"] });
+    const [run] = await h.engine.run(h.config.instanceId, {
+      source: listStream([{ kind: "score", score: { leadId: "lead-10", score: 1 } }]),
+      directions: ["outbound"],
+    });
     assert.equal(run.status, "succeeded", JSON.stringify(run.error));
     assert.ok(Date.now() - started >= 1900, "waited Retry-After twice");
   });
 
   test("partial batch failure: the change set is re-sent without the failing row's effect lost", async () => {
     await resetOutbound();
-    h.fake.rejectRecords("tasks", (record) => (record.hub_activityid === "pf-2" ? { code: "0x80040265", message: "Rejected by a plug-in" } : undefined));
-    const items = Array.from({ length: 5 }, (_, i) => ({ kind: "activity" as const, activity: { id: `pf-${i}`, tenantId: "tenant-b", leadId: "lead-1", type: "t", occurredAt: new Date().toISOString() } }));
+    h.fake.rejectRecords("tasks", (record) =>
+      record.hub_activityid === "pf-2" ? { code: "0x80040265", message: "Rejected by a plug-in" } : undefined,
+    );
+    const items = Array.from({ length: 5 }, (_, i) => ({
+      kind: "activity" as const,
+      activity: {
+        id: `pf-${i}`,
+        tenantId: "tenant-b",
+        leadId: "lead-1",
+        type: "t",
+        occurredAt: new Date().toISOString(),
+      },
+    }));
     const [run] = await h.engine.run(h.config.instanceId, { source: listStream(items), directions: ["outbound"] });
     assert.equal(run.status, "partial");
     assert.equal(run.counts.written, 4);

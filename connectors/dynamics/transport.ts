@@ -23,28 +23,50 @@ function text(value: unknown): string {
 }
 
 /** Vendor code and message of a dynamics-web-api error (top-level or inside a batch part). */
-export function dynamicsErrorDetails(error: unknown): { status: number; code: string; message: string; retryAfterSeconds?: number } {
+export function dynamicsErrorDetails(error: unknown): {
+  status: number;
+  code: string;
+  message: string;
+  retryAfterSeconds?: number;
+} {
   const status = Number(field(error, "status") ?? 0);
   const inner = field(error, "error");
   const code = text(field(error, "code")) || text(field(inner, "code"));
   const message = text(field(inner, "message")) || text(field(error, "message")) || String(error);
   const headers = field(error, "headers");
   const retryAfter = Number(field(headers, "retry-after") ?? field(headers, "Retry-After"));
-  return { status, code, message, ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterSeconds: retryAfter } : {}) };
+  return {
+    status,
+    code,
+    message,
+    ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterSeconds: retryAfter } : {}),
+  };
 }
 
 /** Codes Dataverse uses for a column that does not exist. */
 const INVALID_FIELD_CODES = new Set(["0x80060888", "0x80048d19", "0x80041103"]);
 
-export function toDynamicsError(error: unknown, secrets: readonly string[], maxRetryAfterSeconds: number): ConnectorError {
+export function toDynamicsError(
+  error: unknown,
+  secrets: readonly string[],
+  maxRetryAfterSeconds: number,
+): ConnectorError {
   if (error instanceof ConnectorError) return error;
   const { status, code, message: raw, retryAfterSeconds } = dynamicsErrorDetails(error);
   const message = redactText(raw, secrets);
   if (status === 429) {
     const wait = retryAfterSeconds ?? 1;
-    return new ConnectorError("connector_rate_limited", message, { vendorCode: code || "429", retriable: wait <= maxRetryAfterSeconds, retryAfterSeconds: wait });
+    return new ConnectorError("connector_rate_limited", message, {
+      vendorCode: code || "429",
+      retriable: wait <= maxRetryAfterSeconds,
+      retryAfterSeconds: wait,
+    });
   }
-  if (status === 401) return new ConnectorError("connector_auth_failed", message || "access token rejected", { vendorCode: "401", retriable: true });
+  if (status === 401)
+    return new ConnectorError("connector_auth_failed", message || "access token rejected", {
+      vendorCode: "401",
+      retriable: true,
+    });
   if (INVALID_FIELD_CODES.has(code) || /Could not find a property named|does not exist on type/.test(raw)) {
     return new ConnectorError("connector_invalid_field", message, { vendorCode: code });
   }
@@ -52,7 +74,9 @@ export function toDynamicsError(error: unknown, secrets: readonly string[], maxR
   if (status >= 500 || ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE"].includes(netCode)) {
     return new ConnectorError("connector_transient", message, { vendorCode: code || String(status), retriable: true });
   }
-  return new ConnectorError("connector_vendor_error", message, { vendorCode: code || (status ? String(status) : undefined) });
+  return new ConnectorError("connector_vendor_error", message, {
+    vendorCode: code || (status ? String(status) : undefined),
+  });
 }
 
 /** One authenticated Dataverse connection for one tenant's environment. */
@@ -114,13 +138,19 @@ export class DynamicsTransport {
         signal: this.deps.signal,
       });
     } catch (error) {
-      throw new ConnectorError("connector_transient", redactText(`token endpoint unreachable: ${String(error)}`, this.secrets), { retriable: true });
+      throw new ConnectorError(
+        "connector_transient",
+        redactText(`token endpoint unreachable: ${String(error)}`, this.secrets),
+        { retriable: true },
+      );
     }
     const payload: unknown = await response.json().catch(() => ({}));
     const accessToken = field(payload, "access_token");
     if (!response.ok || typeof accessToken !== "string") {
       const description = text(field(payload, "error_description")) || `HTTP ${response.status}`;
-      throw new ConnectorError("connector_auth_failed", redactText(description, this.secrets), { vendorCode: text(field(payload, "error")) || undefined });
+      throw new ConnectorError("connector_auth_failed", redactText(description, this.secrets), {
+        vendorCode: text(field(payload, "error")) || undefined,
+      });
     }
     const expiresIn = Number(field(payload, "expires_in") ?? 3600);
     this.token = { value: accessToken, expiresAt: Date.now() + Math.max(30, expiresIn - 120) * 1000 };
@@ -158,7 +188,11 @@ export class DynamicsTransport {
       {
         signal: this.deps.signal,
         onRetry: (error, attempt, delayMs) =>
-          this.deps.logger?.warn("dynamics call retried", { attempt, delayMs, error: error instanceof Error ? error.message : String(error) }),
+          this.deps.logger?.warn("dynamics call retried", {
+            attempt,
+            delayMs,
+            error: error instanceof Error ? error.message : String(error),
+          }),
       },
     );
   }

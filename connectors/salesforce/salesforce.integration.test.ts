@@ -10,7 +10,12 @@ import { salesforceManifest } from "./manifest";
 import { buildChangesQuery } from "./operations/query-changes";
 
 function leads(count: number, from = 0): Record<string, string>[] {
-  return Array.from({ length: count }, (_, i) => ({ LastName: `Last${from + i}`, Company: "Acme", Email: `l${from + i}@example.com`, Hub_Lead_Id__c: `lead-${from + i}` }));
+  return Array.from({ length: count }, (_, i) => ({
+    LastName: `Last${from + i}`,
+    Company: "Acme",
+    Email: `l${from + i}@example.com`,
+    Hub_Lead_Id__c: `lead-${from + i}`,
+  }));
 }
 
 describe("salesforce manifest", () => {
@@ -34,12 +39,21 @@ describe("salesforce manifest", () => {
     });
     assert.deepEqual(
       salesforceManifest.credentials.map((m) => [m.mode, m.fields.filter((f) => f.secret).map((f) => f.name)]),
-      [["jwt_bearer", ["privateKey"]], ["client_credentials", ["clientSecret"]], ["refresh_token", ["clientSecret", "refreshToken"]]],
+      [
+        ["jwt_bearer", ["privateKey"]],
+        ["client_credentials", ["clientSecret"]],
+        ["refresh_token", ["clientSecret", "refreshToken"]],
+      ],
     );
   });
 
   test("watermark query breaks SystemModstamp ties by Id", () => {
-    const soql = buildChangesQuery("Lead", ["Email"], { modstamp: "2024-01-01T00:00:00Z", lastId: "00Q1", deletedSince: "x" }, Date.UTC(2024, 0, 2));
+    const soql = buildChangesQuery(
+      "Lead",
+      ["Email"],
+      { modstamp: "2024-01-01T00:00:00Z", lastId: "00Q1", deletedSince: "x" },
+      Date.UTC(2024, 0, 2),
+    );
     assert.equal(
       soql,
       "SELECT Id, SystemModstamp, Email FROM Lead WHERE (SystemModstamp > 2024-01-01T00:00:00Z OR (SystemModstamp = 2024-01-01T00:00:00Z AND Id > '00Q1')) AND SystemModstamp <= 2024-01-02T00:00:00Z ORDER BY SystemModstamp ASC, Id ASC",
@@ -71,7 +85,12 @@ describe("salesforce sync against the fake org", () => {
     assert.equal(first.type, "crm_sync");
     assert.equal(first.source, "crm");
     assert.equal(first.leadId, "lead-0");
-    assert.deepEqual(first.attributes.fields, { email: "l0@example.com", lastName: "Last0", company: "Acme", crmScore: null });
+    assert.deepEqual(first.attributes.fields, {
+      email: "l0@example.com",
+      lastName: "Last0",
+      company: "Acme",
+      crmScore: null,
+    });
     assert.match(first.id, /^crm_[0-9a-f]{32}$/);
     assert.equal(h.fake.calls.of("query"), 1);
     assert.equal(h.fake.calls.of("queryMore"), 2, "1234 records at 500 per page");
@@ -86,7 +105,12 @@ describe("salesforce sync against the fake org", () => {
     assert.ok(watermark);
     const cursor: unknown = JSON.parse(watermark);
     assert.ok(typeof cursor === "object" && cursor !== null);
-    await h.store.commitInbound(h.config.instanceId, "in:Lead", JSON.stringify({ ...cursor, deletedSince: new Date(Date.now() - 10 * 60_000).toISOString() }), []);
+    await h.store.commitInbound(
+      h.config.instanceId,
+      "in:Lead",
+      JSON.stringify({ ...cursor, deletedSince: new Date(Date.now() - 10 * 60_000).toISOString() }),
+      [],
+    );
     await new Promise((resolve) => setTimeout(resolve, 1100));
     h.fake.update("Lead", ids[5], { Email: "changed@example.com" });
     h.fake.update("Lead", ids[6], { Hub_Score__c: 42 });
@@ -100,7 +124,10 @@ describe("salesforce sync against the fake org", () => {
     assert.equal(h.emitted.find((a) => a.attributes.crmId === ids[6])?.attributes.fields.crmScore, 42);
 
     // Other objects sync too, with CampaignMember linked to its lead.
-    const config = { ...h.config, inbound: { ...h.config.inbound, objects: ["Contact", "Account", "Opportunity", "CampaignMember"] } };
+    const config = {
+      ...h.config,
+      inbound: { ...h.config.inbound, objects: ["Contact", "Account", "Opportunity", "CampaignMember"] },
+    };
     await h.engine.configure(config);
     h.fake.insert("Contact", [{ LastName: "C", Email: "c@example.com" }]);
     h.fake.insert("Account", [{ Name: "Acme" }]);
@@ -110,7 +137,10 @@ describe("salesforce sync against the fake org", () => {
     const [others] = await h.engine.run(h.config.instanceId);
     assert.equal(others.counts.read, 4, JSON.stringify(others.error));
     assert.equal(h.emitted.find((a) => a.attributes.object === "CampaignMember")?.leadId, ids[1]);
-    assert.equal(h.emitted.find((a) => a.attributes.object === "Opportunity")?.attributes.fields.opportunityAmount, 1000);
+    assert.equal(
+      h.emitted.find((a) => a.attributes.object === "Opportunity")?.attributes.fields.opportunityAmount,
+      1000,
+    );
     await h.engine.configure(h.config);
   });
 
@@ -118,9 +148,36 @@ describe("salesforce sync against the fake org", () => {
     h.fake.calls.reset();
     h.fake.expireTokens();
     const items = [
-      ...Array.from({ length: 250 }, (_, i) => ({ kind: "lead" as const, lead: { leadId: `out-${i}`, updatedAt: new Date().toISOString(), fields: { lastName: `Out${i}`, company: "Hub", email: `o${i}@example.com` } } })),
-      ...Array.from({ length: 30 }, (_, i) => ({ kind: "activity" as const, activity: { id: `a-${i}`, tenantId: "tenant-a", leadId: `out-${i}`, type: "fill_out_form", occurredAt: new Date().toISOString(), attributes: { formName: "Demo" } } })),
-      { kind: "activity" as const, activity: { id: "echo", tenantId: "tenant-a", leadId: "out-1", type: "crm_sync", source: "crm", occurredAt: new Date().toISOString() } },
+      ...Array.from({ length: 250 }, (_, i) => ({
+        kind: "lead" as const,
+        lead: {
+          leadId: `out-${i}`,
+          updatedAt: new Date().toISOString(),
+          fields: { lastName: `Out${i}`, company: "Hub", email: `o${i}@example.com` },
+        },
+      })),
+      ...Array.from({ length: 30 }, (_, i) => ({
+        kind: "activity" as const,
+        activity: {
+          id: `a-${i}`,
+          tenantId: "tenant-a",
+          leadId: `out-${i}`,
+          type: "fill_out_form",
+          occurredAt: new Date().toISOString(),
+          attributes: { formName: "Demo" },
+        },
+      })),
+      {
+        kind: "activity" as const,
+        activity: {
+          id: "echo",
+          tenantId: "tenant-a",
+          leadId: "out-1",
+          type: "crm_sync",
+          source: "crm",
+          occurredAt: new Date().toISOString(),
+        },
+      },
       { kind: "score" as const, score: { leadId: "out-3", score: 77 } },
     ];
     const [inbound, outbound] = await h.engine.run(h.config.instanceId, { source: listStream(items) });
@@ -144,7 +201,16 @@ describe("salesforce sync against the fake org", () => {
     await resetOutbound();
     h.fake.calls.reset();
     const count = 5000;
-    const items = Array.from({ length: count }, (_, i) => ({ kind: "activity" as const, activity: { id: `bulk-${i}`, tenantId: "tenant-a", leadId: `lead-${i}`, type: "email_opened", occurredAt: new Date().toISOString() } }));
+    const items = Array.from({ length: count }, (_, i) => ({
+      kind: "activity" as const,
+      activity: {
+        id: `bulk-${i}`,
+        tenantId: "tenant-a",
+        leadId: `lead-${i}`,
+        type: "email_opened",
+        occurredAt: new Date().toISOString(),
+      },
+    }));
     const [run] = await h.engine.run(h.config.instanceId, { source: listStream(items), directions: ["outbound"] });
     assert.equal(run.status, "succeeded", JSON.stringify(run.error));
     assert.equal(run.counts.written, count);
@@ -157,11 +223,26 @@ describe("salesforce sync against the fake org", () => {
     await resetOutbound();
     let locked = 2;
     h.fake.rejectRecords("Task", (record) => {
-      if (record.Hub_Activity_Id__c === "pf-3") return { status: 400, errorCode: "STRING_TOO_LONG", message: "Subject: data value too large" };
-      if (record.Hub_Activity_Id__c === "pf-4" && locked-- > 0) return { status: 400, errorCode: "UNABLE_TO_LOCK_ROW", message: "unable to obtain exclusive access to this record" };
+      if (record.Hub_Activity_Id__c === "pf-3")
+        return { status: 400, errorCode: "STRING_TOO_LONG", message: "Subject: data value too large" };
+      if (record.Hub_Activity_Id__c === "pf-4" && locked-- > 0)
+        return {
+          status: 400,
+          errorCode: "UNABLE_TO_LOCK_ROW",
+          message: "unable to obtain exclusive access to this record",
+        };
       return undefined;
     });
-    const items = Array.from({ length: 10 }, (_, i) => ({ kind: "activity" as const, activity: { id: `pf-${i}`, tenantId: "tenant-a", leadId: "lead-1", type: "t", occurredAt: new Date().toISOString() } }));
+    const items = Array.from({ length: 10 }, (_, i) => ({
+      kind: "activity" as const,
+      activity: {
+        id: `pf-${i}`,
+        tenantId: "tenant-a",
+        leadId: "lead-1",
+        type: "t",
+        occurredAt: new Date().toISOString(),
+      },
+    }));
     const [run] = await h.engine.run(h.config.instanceId, { source: listStream(items), directions: ["outbound"] });
     assert.equal(run.status, "partial");
     assert.equal(run.counts.written, 9);
@@ -174,7 +255,11 @@ describe("salesforce sync against the fake org", () => {
 
   test("rate limiting: REQUEST_LIMIT_EXCEEDED (concurrency) is retried with backoff", async () => {
     await resetOutbound();
-    h.fake.failNext("collection", 2, { status: 403, errorCode: "REQUEST_LIMIT_EXCEEDED", message: "ConcurrentPerOrgLongTxn Limit exceeded." });
+    h.fake.failNext("collection", 2, {
+      status: 403,
+      errorCode: "REQUEST_LIMIT_EXCEEDED",
+      message: "ConcurrentPerOrgLongTxn Limit exceeded.",
+    });
     h.fake.failNext("collection", 1, { status: 503, errorCode: "SERVER_UNAVAILABLE", message: "try later" });
     const items = [{ kind: "score" as const, score: { leadId: "out-4", score: 12 } }];
     const [run] = await h.engine.run(h.config.instanceId, { source: listStream(items), directions: ["outbound"] });
@@ -242,7 +327,10 @@ describe("salesforce auth modes", () => {
   test("bad credentials fail with connector_auth_failed and a redacted message", async () => {
     const h = await salesforceHarness({ mode: "client_credentials" });
     try {
-      const wrong = { mode: "client_credentials", values: { ...h.credentials.values, clientSecret: "s3cr3t-wrong-value" } };
+      const wrong = {
+        mode: "client_credentials",
+        values: { ...h.credentials.values, clientSecret: "s3cr3t-wrong-value" },
+      };
       await h.engine.configure(h.config, wrong);
       const [run] = await h.engine.run(h.config.instanceId);
       assert.equal(run.error?.code, "connector_auth_failed");

@@ -48,9 +48,17 @@ function base64url(input: string | Buffer): string {
 }
 
 /** Builds an RS256-signed JWT bearer assertion (iss = consumer key, sub = user, aud = login URL). */
-export function signJwtAssertion(clientId: string, username: string, audience: string, privateKeyPem: string, nowMs = Date.now()): string {
+export function signJwtAssertion(
+  clientId: string,
+  username: string,
+  audience: string,
+  privateKeyPem: string,
+  nowMs = Date.now(),
+): string {
   const header = base64url(JSON.stringify({ alg: "RS256" }));
-  const claims = base64url(JSON.stringify({ iss: clientId, sub: username, aud: audience, exp: Math.floor(nowMs / 1000) + 180 }));
+  const claims = base64url(
+    JSON.stringify({ iss: clientId, sub: username, aud: audience, exp: Math.floor(nowMs / 1000) + 180 }),
+  );
   const signer = createSign("RSA-SHA256");
   signer.update(`${header}.${claims}`);
   return `${header}.${claims}.${signer.sign(privateKeyPem).toString("base64url")}`;
@@ -76,11 +84,23 @@ export function toSalesforceError(error: unknown, secrets: readonly string[]): C
       ? new ConnectorError("connector_quota_exhausted", message, { vendorCode: code })
       : new ConnectorError("connector_rate_limited", message, { vendorCode: code, retriable: true });
   }
-  if (code === "UNABLE_TO_LOCK_ROW" || code === "SERVER_UNAVAILABLE" || /^ERROR_HTTP_5\d\d$/.test(code) || code === "ERROR_HTTP_420" || code === "ERROR_HTTP_429") {
+  if (
+    code === "UNABLE_TO_LOCK_ROW" ||
+    code === "SERVER_UNAVAILABLE" ||
+    /^ERROR_HTTP_5\d\d$/.test(code) ||
+    code === "ERROR_HTTP_420" ||
+    code === "ERROR_HTTP_429"
+  ) {
     return new ConnectorError("connector_transient", message, { vendorCode: code, retriable: true });
   }
-  if (["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "UND_ERR_SOCKET"].includes(netCode) || errorField(error, "name") === "FetchError") {
-    return new ConnectorError("connector_transient", message, { vendorCode: netCode || "FETCH_ERROR", retriable: true });
+  if (
+    ["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "UND_ERR_SOCKET"].includes(netCode) ||
+    errorField(error, "name") === "FetchError"
+  ) {
+    return new ConnectorError("connector_transient", message, {
+      vendorCode: netCode || "FETCH_ERROR",
+      retriable: true,
+    });
   }
   if (
     code === "INVALID_SESSION_ID" ||
@@ -115,7 +135,11 @@ export class SalesforceTransport {
     this.secrets = Object.entries(values)
       .filter(([name]) => /secret|token|key|password/i.test(name))
       .map(([, value]) => value);
-    this.oauth2 = new OAuth2({ loginUrl: values.loginUrl, clientId: values.clientId, clientSecret: values.clientSecret });
+    this.oauth2 = new OAuth2({
+      loginUrl: values.loginUrl,
+      clientId: values.clientId,
+      clientSecret: values.clientSecret,
+    });
     this.oauth2._transport = this.metered;
     this.conn = new Connection({
       oauth2: this.oauth2,
@@ -205,7 +229,11 @@ export class SalesforceTransport {
       {
         signal: this.deps.signal,
         onRetry: (error, attempt, delayMs) =>
-          this.deps.logger?.warn("salesforce call retried", { attempt, delayMs, error: error instanceof Error ? error.message : String(error) }),
+          this.deps.logger?.warn("salesforce call retried", {
+            attempt,
+            delayMs,
+            error: error instanceof Error ? error.message : String(error),
+          }),
       },
     );
   }

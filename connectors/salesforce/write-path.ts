@@ -11,7 +11,11 @@ export function createUpsertRecords(transport: SalesforceTransport) {
   const bulk = createBulkIngest(transport);
   const collection = createCollectionUpsert(transport);
   const single = createSingleUpsert(transport);
-  return async function upsertRecords(object: string, externalIdField: string, records: readonly SfWriteRecord[]): Promise<WriteOutcome> {
+  return async function upsertRecords(
+    object: string,
+    externalIdField: string,
+    records: readonly SfWriteRecord[],
+  ): Promise<WriteOutcome> {
     if (records.length === 0) return { path: "collection", results: [] };
     if (optionString(transport.options, "writeMode") === "single") {
       return { path: "single", results: await single(object, externalIdField, records) };

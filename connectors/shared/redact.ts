@@ -25,7 +25,10 @@ function redactValue(value: unknown, secrets: readonly string[], depth: number):
   if (typeof value === "object" && value !== null) {
     const out: Record<string, unknown> = {};
     for (const [key, inner] of Object.entries(value)) {
-      out[key] = SECRET_KEY.test(key) && inner !== undefined && inner !== null ? REDACTED : redactValue(inner, secrets, depth + 1);
+      out[key] =
+        SECRET_KEY.test(key) && inner !== undefined && inner !== null
+          ? REDACTED
+          : redactValue(inner, secrets, depth + 1);
     }
     return out;
   }

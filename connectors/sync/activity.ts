@@ -26,9 +26,18 @@ export interface CrmSyncActivity {
 }
 
 /** The same CRM change always yields the same id: tenant, instance, object, record, version, operation. */
-export function crmActivityId(parts: { tenantId: string; instanceId: string; object: string; crmId: string; version: string; operation: string }): string {
+export function crmActivityId(parts: {
+  tenantId: string;
+  instanceId: string;
+  object: string;
+  crmId: string;
+  version: string;
+  operation: string;
+}): string {
   const hash = createHash("sha256")
-    .update([parts.tenantId, parts.instanceId, parts.object, parts.crmId, parts.version, parts.operation].join("\u0000"))
+    .update(
+      [parts.tenantId, parts.instanceId, parts.object, parts.crmId, parts.version, parts.operation].join("\u0000"),
+    )
     .digest("hex");
   return `crm_${hash.slice(0, 32)}`;
 }
@@ -47,8 +56,20 @@ export interface HubActivity {
 /** One item of the outbound stream; `position` is opaque and increasing (e.g. a queue offset). */
 export type OutboundItem =
   | { readonly position: string; readonly kind: "activity"; readonly activity: HubActivity }
-  | { readonly position: string; readonly kind: "lead"; readonly lead: { readonly leadId: string; readonly updatedAt: string; readonly fields: Readonly<Record<string, FieldValue>> } }
-  | { readonly position: string; readonly kind: "score"; readonly score: { readonly leadId: string; readonly score: number } };
+  | {
+      readonly position: string;
+      readonly kind: "lead";
+      readonly lead: {
+        readonly leadId: string;
+        readonly updatedAt: string;
+        readonly fields: Readonly<Record<string, FieldValue>>;
+      };
+    }
+  | {
+      readonly position: string;
+      readonly kind: "score";
+      readonly score: { readonly leadId: string; readonly score: number };
+    };
 
 /** Caller-provided outbound stream, resumable after `position` (undefined: from the start). */
 export type OutboundSource = (afterPosition: string | undefined) => AsyncIterable<OutboundItem>;

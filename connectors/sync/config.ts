@@ -39,18 +39,23 @@ const FIELD_TYPES = new Set(["string", "number", "boolean", "date"]);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Validates a config against its connector's manifest; returns field-level problems (empty = valid). */
-export function validateInstanceConfig(config: ConnectorInstanceConfig, manifest: ConnectorManifest): { problems: FieldProblem[]; options?: OptionValues } {
+export function validateInstanceConfig(
+  config: ConnectorInstanceConfig,
+  manifest: ConnectorManifest,
+): { problems: FieldProblem[]; options?: OptionValues } {
   const problems: FieldProblem[] = [];
   if (config.connector !== manifest.id) problems.push({ field: "connector", message: `expected ${manifest.id}` });
   if (!config.instanceId) problems.push({ field: "instanceId", message: "is required" });
   if (!config.tenantId) problems.push({ field: "tenantId", message: "is required" });
   if (!validateCron(config.schedule)) problems.push({ field: "schedule", message: "is not a valid cron expression" });
-  if (!CONFLICT_RULES.includes(config.conflictRule)) problems.push({ field: "conflictRule", message: `must be one of ${CONFLICT_RULES.join(", ")}` });
+  if (!CONFLICT_RULES.includes(config.conflictRule))
+    problems.push({ field: "conflictRule", message: `must be one of ${CONFLICT_RULES.join(", ")}` });
   const objects = new Map(manifest.objects.map((object) => [object.name, object]));
   config.inbound.objects.forEach((name, i) => {
     const spec = objects.get(name);
     if (!spec) problems.push({ field: `inbound.objects[${i}]`, message: `unknown object ${name}` });
-    else if (!spec.directions.includes("inbound")) problems.push({ field: `inbound.objects[${i}]`, message: `${name} cannot sync inbound` });
+    else if (!spec.directions.includes("inbound"))
+      problems.push({ field: `inbound.objects[${i}]`, message: `${name} cannot sync inbound` });
   });
   for (const [object, field] of Object.entries(config.inbound.leadIdFields ?? {})) {
     if (!IDENT.test(field)) problems.push({ field: `inbound.leadIdFields.${object}`, message: "is not a field name" });
@@ -62,17 +67,25 @@ export function validateInstanceConfig(config: ConnectorInstanceConfig, manifest
     if (!spec) problems.push({ field: `${at}.object`, message: `unknown object ${mapping.object}` });
     if (!IDENT.test(mapping.crmField)) problems.push({ field: `${at}.crmField`, message: "is not a field name" });
     if (!IDENT.test(mapping.leadField)) problems.push({ field: `${at}.leadField`, message: "is not a field name" });
-    if (!FIELD_TYPES.has(mapping.type)) problems.push({ field: `${at}.type`, message: "must be string, number, boolean or date" });
+    if (!FIELD_TYPES.has(mapping.type))
+      problems.push({ field: `${at}.type`, message: "must be string, number, boolean or date" });
     if (spec && mapping.direction !== "both" && !spec.directions.includes(mapping.direction)) {
       problems.push({ field: `${at}.direction`, message: `${mapping.object} cannot sync ${mapping.direction}` });
     }
-    if ((mapping.direction === "outbound" || mapping.direction === "both") && mapping.object !== manifest.leads.object && spec?.directions.includes("outbound")) {
+    if (
+      (mapping.direction === "outbound" || mapping.direction === "both") &&
+      mapping.object !== manifest.leads.object &&
+      spec?.directions.includes("outbound")
+    ) {
       problems.push({ field: `${at}.object`, message: `outbound mappings apply to ${manifest.leads.object} only` });
     }
     const key = `${mapping.object}.${mapping.leadField}`;
     const previous = seenLeadFields.get(key);
     if (previous !== undefined && previous !== mapping.crmField) {
-      problems.push({ field: `${at}.leadField`, message: `${mapping.leadField} is already mapped from ${mapping.object}.${previous}` });
+      problems.push({
+        field: `${at}.leadField`,
+        message: `${mapping.leadField} is already mapped from ${mapping.object}.${previous}`,
+      });
     }
     seenLeadFields.set(key, mapping.crmField);
   });

@@ -12,7 +12,11 @@ export const CONFLICT_RULES: readonly ConflictRule[] = ["crm-wins", "hub-wins", 
  * Decides the winner. `crmChangedAt` / `hubChangedAt` are the unsynced change times of each side
  * (undefined: that side has no pending change, so there is no conflict and the other side wins).
  */
-export function resolveConflict(rule: ConflictRule, crmChangedAt: string | undefined, hubChangedAt: string | undefined): "crm" | "hub" {
+export function resolveConflict(
+  rule: ConflictRule,
+  crmChangedAt: string | undefined,
+  hubChangedAt: string | undefined,
+): "crm" | "hub" {
   if (crmChangedAt === undefined) return "hub";
   if (hubChangedAt === undefined) return "crm";
   if (rule === "crm-wins") return "crm";

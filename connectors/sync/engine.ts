@@ -18,7 +18,13 @@ import {
 import { ConnectorError } from "../errors";
 import { resolveConnector } from "../registry";
 import { redact, redactText } from "../shared/redact";
-import { crmActivityId, type CrmSyncActivity, type HubActivity, type OutboundItem, type OutboundSource } from "./activity";
+import {
+  crmActivityId,
+  type CrmSyncActivity,
+  type HubActivity,
+  type OutboundItem,
+  type OutboundSource,
+} from "./activity";
 import { BudgetRegistry, DEFAULT_BUDGETS } from "./budget";
 import { validateInstanceConfig, type ConnectorInstanceConfig } from "./config";
 import { resolveConflict } from "./conflict";
@@ -77,10 +83,17 @@ function newRun(config: ConnectorInstanceConfig, direction: RunDirection): RunRe
 
 function describeActivity(activity: HubActivity): { subject: string; description: string } {
   const attributes = activity.attributes ?? {};
-  const detail = ["url", "subject", "name", "campaignName", "formName"].map((key) => attributes[key]).find((v) => typeof v === "string");
+  const detail = ["url", "subject", "name", "campaignName", "formName"]
+    .map((key) => attributes[key])
+    .find((v) => typeof v === "string");
   return {
     subject: typeof detail === "string" ? `${activity.type}: ${detail}` : activity.type,
-    description: JSON.stringify({ id: activity.id, type: activity.type, occurredAt: activity.occurredAt, attributes }).slice(0, 2000),
+    description: JSON.stringify({
+      id: activity.id,
+      type: activity.type,
+      occurredAt: activity.occurredAt,
+      attributes,
+    }).slice(0, 2000),
   };
 }
 
@@ -105,7 +118,10 @@ export class SyncEngine {
     const { problems } = validateInstanceConfig(config, connector.manifest);
     if (credentials) problems.push(...validateCredentials(connector.manifest, credentials));
     if (problems.length > 0) {
-      throw new ConnectorError("connector_mapping_invalid", `invalid connector config: ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`);
+      throw new ConnectorError(
+        "connector_mapping_invalid",
+        `invalid connector config: ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`,
+      );
     }
     if (credentials) await this.deps.vault.store(config, credentials);
     await this.deps.store.saveConfig(config);
@@ -130,7 +146,8 @@ export class SyncEngine {
     try {
       const fields: Record<string, string[]> = {};
       for (const mapping of config.mappings) (fields[mapping.object] ??= []).push(mapping.crmField);
-      for (const [object, field] of Object.entries(config.inbound.leadIdFields ?? {})) (fields[object] ??= []).push(field);
+      for (const [object, field] of Object.entries(config.inbound.leadIdFields ?? {}))
+        (fields[object] ??= []).push(field);
       if (config.outbound.leads || config.outbound.scores) {
         const leadObject = connector.manifest.leads.object;
         (fields[leadObject] ??= []).push(optionString(this.options(config), connector.manifest.leads.keyOption));
@@ -152,27 +169,36 @@ export class SyncEngine {
     const directions = options.directions ?? (options.source ? ["inbound", "outbound"] : ["inbound"]);
     const owner = lockOwnerId(randomUUID());
     if (!(await this.deps.store.acquireLock(instanceId, owner, this.lockTtlMs))) {
-      const skipped = directions.map((direction) => ({ ...newRun(config, direction), status: "skipped" as const, finishedAt: new Date().toISOString() }));
+      const skipped = directions.map((direction) => ({
+        ...newRun(config, direction),
+        status: "skipped" as const,
+        finishedAt: new Date().toISOString(),
+      }));
       for (const run of skipped) await this.deps.store.saveRun(run);
       return skipped;
     }
     const abort = new AbortController();
     const onOuterAbort = (): void => abort.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onOuterAbort, { once: true });
-    const heartbeat = setInterval(() => {
-      this.deps.store.renewLock(instanceId, owner, this.lockTtlMs).then(
-        (held) => {
-          if (!held) abort.abort(new ConnectorError("connector_run_locked", "run lock lost"));
-        },
-        () => undefined,
-      );
-    }, Math.max(50, Math.floor(this.lockTtlMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        this.deps.store.renewLock(instanceId, owner, this.lockTtlMs).then(
+          (held) => {
+            if (!held) abort.abort(new ConnectorError("connector_run_locked", "run lock lost"));
+          },
+          () => undefined,
+        );
+      },
+      Math.max(50, Math.floor(this.lockTtlMs / 3)),
+    );
     heartbeat.unref();
     const runs: RunRecord[] = [];
     try {
       for (const direction of directions) {
-        if (direction === "inbound" && config.inbound.objects.length > 0) runs.push(await this.runInbound(config, abort.signal));
-        if (direction === "outbound" && options.source) runs.push(await this.runOutbound(config, options.source, abort.signal));
+        if (direction === "inbound" && config.inbound.objects.length > 0)
+          runs.push(await this.runInbound(config, abort.signal));
+        if (direction === "outbound" && options.source)
+          runs.push(await this.runOutbound(config, options.source, abort.signal));
       }
       return runs;
     } finally {
@@ -196,18 +222,31 @@ export class SyncEngine {
     return options;
   }
 
-  private async open(config: ConnectorInstanceConfig, signal: AbortSignal | undefined): Promise<{ session: CrmSession; secrets: string[] }> {
+  private async open(
+    config: ConnectorInstanceConfig,
+    signal: AbortSignal | undefined,
+  ): Promise<{ session: CrmSession; secrets: string[] }> {
     const connector = this.resolve(config.connector);
     const credentials = await this.deps.vault.load(config);
-    const secretNames = new Set(connector.manifest.credentials.find((m) => m.mode === credentials.mode)?.fields.filter((f) => f.secret).map((f) => f.name));
-    const secrets = Object.entries(credentials.values).filter(([name]) => secretNames.has(name)).map(([, value]) => value);
+    const secretNames = new Set(
+      connector.manifest.credentials
+        .find((m) => m.mode === credentials.mode)
+        ?.fields.filter((f) => f.secret)
+        .map((f) => f.name),
+    );
+    const secrets = Object.entries(credentials.values)
+      .filter(([name]) => secretNames.has(name))
+      .map(([, value]) => value);
     const endpoint = credentials.values.environmentUrl ?? credentials.values.loginUrl ?? config.instanceId;
     const budget = this.budgets.for(config.connector, endpoint);
     const logger = this.deps.logger;
     const safeLogger: ConnectorLogger | undefined = logger && {
-      info: (message, fields) => logger.info(redactText(message, secrets), fields && this.redactFields(fields, secrets)),
-      warn: (message, fields) => logger.warn(redactText(message, secrets), fields && this.redactFields(fields, secrets)),
-      error: (message, fields) => logger.error(redactText(message, secrets), fields && this.redactFields(fields, secrets)),
+      info: (message, fields) =>
+        logger.info(redactText(message, secrets), fields && this.redactFields(fields, secrets)),
+      warn: (message, fields) =>
+        logger.warn(redactText(message, secrets), fields && this.redactFields(fields, secrets)),
+      error: (message, fields) =>
+        logger.error(redactText(message, secrets), fields && this.redactFields(fields, secrets)),
     };
     const session = await connector.openSession(
       { tenantId: config.tenantId, instanceId: config.instanceId, credentials, options: this.options(config) },
@@ -218,17 +257,29 @@ export class SyncEngine {
 
   private redactFields(fields: Record<string, unknown>, secrets: readonly string[]): Record<string, unknown> {
     const out = redact(fields, secrets);
-    return typeof out === "object" && out !== null && !Array.isArray(out) ? Object.fromEntries(Object.entries(out)) : {};
+    return typeof out === "object" && out !== null && !Array.isArray(out)
+      ? Object.fromEntries(Object.entries(out))
+      : {};
   }
 
-  private async finish(run: RunRecord, session: CrmSession | undefined, error: unknown, secrets: readonly string[]): Promise<RunRecord> {
+  private async finish(
+    run: RunRecord,
+    session: CrmSession | undefined,
+    error: unknown,
+    secrets: readonly string[],
+  ): Promise<RunRecord> {
     run.finishedAt = new Date().toISOString();
     run.counts.apiCalls = session?.usage().calls ?? 0;
     if (error !== undefined) {
       run.status = "failed";
       const code = error instanceof ConnectorError ? error.code : "connector_vendor_error";
       run.error = { code, message: redactText(error instanceof Error ? error.message : String(error), secrets) };
-      this.deps.logger?.error("connector run failed", { instanceId: run.instanceId, direction: run.direction, code, message: run.error.message });
+      this.deps.logger?.error("connector run failed", {
+        instanceId: run.instanceId,
+        direction: run.direction,
+        code,
+        message: run.error.message,
+      });
     } else run.status = run.counts.failed > 0 ? "partial" : "succeeded";
     await this.deps.store.saveRun(run);
     return run;
@@ -270,18 +321,19 @@ export class SyncEngine {
     leadIdField: string | undefined,
     page: ChangePage,
   ): Promise<{ activities: CrmSyncActivity[]; links: LeadLink[] }> {
-    const known = await this.deps.store.leadIdsFor(
-      config.instanceId,
-      object,
-      [...page.records.map((r) => r.id), ...page.deletions.map((d) => d.id)],
-    );
+    const known = await this.deps.store.leadIdsFor(config.instanceId, object, [
+      ...page.records.map((r) => r.id),
+      ...page.deletions.map((d) => d.id),
+    ]);
     const leadIdOf = (crmId: string, fields: Readonly<Record<string, FieldValue>>): string => {
       const value = leadIdField ? fields[leadIdField] : undefined;
       if (typeof value === "string" && value !== "") return value;
       return known.get(crmId) ?? `${config.connector}:${object}:${crmId}`;
     };
     const leadIds = page.records.map((record) => leadIdOf(record.id, record.fields));
-    const pending = this.deps.pendingHubChanges ? await this.deps.pendingHubChanges(config.tenantId, [...new Set(leadIds)]) : new Map<string, string>();
+    const pending = this.deps.pendingHubChanges
+      ? await this.deps.pendingHubChanges(config.tenantId, [...new Set(leadIds)])
+      : new Map<string, string>();
     const activities: CrmSyncActivity[] = [];
     const links: LeadLink[] = [];
     page.records.forEach((record, i) => {
@@ -290,7 +342,14 @@ export class SyncEngine {
       const hubChangedAt = pending.get(leadId);
       const winner = resolveConflict(config.conflictRule, record.modifiedAt, hubChangedAt);
       activities.push({
-        id: crmActivityId({ tenantId: config.tenantId, instanceId: config.instanceId, object, crmId: record.id, version: record.modifiedAt, operation: "upsert" }),
+        id: crmActivityId({
+          tenantId: config.tenantId,
+          instanceId: config.instanceId,
+          object,
+          crmId: record.id,
+          version: record.modifiedAt,
+          operation: "upsert",
+        }),
         tenantId: config.tenantId,
         leadId,
         type: "crm_sync",
@@ -312,19 +371,38 @@ export class SyncEngine {
     });
     for (const deletion of page.deletions) {
       activities.push({
-        id: crmActivityId({ tenantId: config.tenantId, instanceId: config.instanceId, object, crmId: deletion.id, version: deletion.deletedAt, operation: "delete" }),
+        id: crmActivityId({
+          tenantId: config.tenantId,
+          instanceId: config.instanceId,
+          object,
+          crmId: deletion.id,
+          version: deletion.deletedAt,
+          operation: "delete",
+        }),
         tenantId: config.tenantId,
         leadId: leadIdOf(deletion.id, {}),
         type: "crm_sync",
         source: "crm",
         occurredAt: deletion.deletedAt,
-        attributes: { connector: config.connector, instanceId: config.instanceId, object, crmId: deletion.id, operation: "delete", fields: {}, apply: true },
+        attributes: {
+          connector: config.connector,
+          instanceId: config.instanceId,
+          object,
+          crmId: deletion.id,
+          operation: "delete",
+          fields: {},
+          apply: true,
+        },
       });
     }
     return { activities, links };
   }
 
-  private async runOutbound(config: ConnectorInstanceConfig, source: OutboundSource, signal: AbortSignal): Promise<RunRecord> {
+  private async runOutbound(
+    config: ConnectorInstanceConfig,
+    source: OutboundSource,
+    signal: AbortSignal,
+  ): Promise<RunRecord> {
     const run = newRun(config, "outbound");
     await this.deps.store.saveRun(run);
     let session: CrmSession | undefined;
@@ -352,7 +430,12 @@ export class SyncEngine {
   }
 
   /** Writes one batch of outbound items, then commits its last position (with dead letters). */
-  private async flush(config: ConnectorInstanceConfig, session: CrmSession, items: readonly OutboundItem[], run: RunRecord): Promise<void> {
+  private async flush(
+    config: ConnectorInstanceConfig,
+    session: CrmSession,
+    items: readonly OutboundItem[],
+    run: RunRecord,
+  ): Promise<void> {
     const manifest = this.resolve(config.connector).manifest;
     const now = new Date().toISOString();
     const deadLetters: DeadLetter[] = [];
@@ -369,7 +452,13 @@ export class SyncEngine {
           continue;
         }
         const { subject, description } = describeActivity(activity);
-        activities.set(activity.id, { activityId: activity.id, leadKey: activity.leadId, subject, description, occurredAt: activity.occurredAt });
+        activities.set(activity.id, {
+          activityId: activity.id,
+          leadKey: activity.leadId,
+          subject,
+          description,
+          occurredAt: activity.occurredAt,
+        });
       } else if (item.kind === "lead") {
         if (!config.outbound.leads) {
           run.counts.skipped++;
@@ -377,10 +466,19 @@ export class SyncEngine {
         }
         const mapped = mapOutbound(config.mappings, manifest.leads.object, item.lead.fields);
         if (mapped.errors.length > 0) {
-          deadLetters.push({ key: item.lead.leadId, kind: "lead", code: "MAPPING_TYPE", message: mapped.errors.map((e) => `${e.field}: ${e.message}`).join("; "), at: now });
+          deadLetters.push({
+            key: item.lead.leadId,
+            kind: "lead",
+            code: "MAPPING_TYPE",
+            message: mapped.errors.map((e) => `${e.field}: ${e.message}`).join("; "),
+            at: now,
+          });
           continue;
         }
-        leads.set(item.lead.leadId, { write: { key: item.lead.leadId, fields: mapped.fields }, updatedAt: item.lead.updatedAt });
+        leads.set(item.lead.leadId, {
+          write: { key: item.lead.leadId, fields: mapped.fields },
+          updatedAt: item.lead.updatedAt,
+        });
       } else {
         if (!config.outbound.scores) {
           run.counts.skipped++;
@@ -394,7 +492,8 @@ export class SyncEngine {
     const times = await this.deps.store.leadSyncTimes(config.instanceId, [...leads.keys()]);
     for (const [leadId, lead] of leads) {
       const seen = times.get(leadId);
-      const crmPending = seen?.crmModifiedAt && (!seen.pushedAt || seen.crmModifiedAt > seen.pushedAt) ? seen.crmModifiedAt : undefined;
+      const crmPending =
+        seen?.crmModifiedAt && (!seen.pushedAt || seen.crmModifiedAt > seen.pushedAt) ? seen.crmModifiedAt : undefined;
       if (resolveConflict(config.conflictRule, crmPending, lead.updatedAt) === "crm") {
         leads.delete(leadId);
         run.counts.skipped++;
@@ -402,15 +501,34 @@ export class SyncEngine {
     }
 
     const pushed: { leadId: string; pushedAt: string }[] = [];
-    const leadResults = await this.writeWithRetry(session.upsertLeads.bind(session), [...leads.values()].map((l) => l.write), (w) => w.key, run);
+    const leadResults = await this.writeWithRetry(
+      session.upsertLeads.bind(session),
+      [...leads.values()].map((l) => l.write),
+      (w) => w.key,
+      run,
+    );
     for (const result of leadResults) {
       if (result.ok) pushed.push({ leadId: result.key, pushedAt: leads.get(result.key)?.updatedAt ?? now });
       else deadLetters.push({ key: result.key, kind: "lead", code: result.code, message: result.message, at: now });
     }
-    const activityResults = await this.writeWithRetry(session.writeActivities.bind(session), [...activities.values()], (w) => w.activityId, run);
-    for (const result of activityResults) if (!result.ok) deadLetters.push({ key: result.key, kind: "activity", code: result.code, message: result.message, at: now });
-    const scoreResults = await this.writeWithRetry(session.updateScores.bind(session), [...scores.values()], (w) => w.leadKey, run);
-    for (const result of scoreResults) if (!result.ok) deadLetters.push({ key: result.key, kind: "score", code: result.code, message: result.message, at: now });
+    const activityResults = await this.writeWithRetry(
+      session.writeActivities.bind(session),
+      [...activities.values()],
+      (w) => w.activityId,
+      run,
+    );
+    for (const result of activityResults)
+      if (!result.ok)
+        deadLetters.push({ key: result.key, kind: "activity", code: result.code, message: result.message, at: now });
+    const scoreResults = await this.writeWithRetry(
+      session.updateScores.bind(session),
+      [...scores.values()],
+      (w) => w.leadKey,
+      run,
+    );
+    for (const result of scoreResults)
+      if (!result.ok)
+        deadLetters.push({ key: result.key, kind: "score", code: result.code, message: result.message, at: now });
 
     run.counts.failed += deadLetters.length;
     await this.deps.store.commitOutbound(config.instanceId, items[items.length - 1].position, pushed, deadLetters);
@@ -442,7 +560,11 @@ export class SyncEngine {
       pending = pending.filter((record) => retry.has(keyOf(record)));
     }
     if (pending.length > 0) {
-      throw new ConnectorError("connector_transient", `${pending.length} records still failing after ${RETRY_ROUNDS} rounds; the batch will be re-sent`, { retriable: true });
+      throw new ConnectorError(
+        "connector_transient",
+        `${pending.length} records still failing after ${RETRY_ROUNDS} rounds; the batch will be re-sent`,
+        { retriable: true },
+      );
     }
     return [...final.values()];
   }

@@ -16,4 +16,3 @@ export function ownerIsDeadLocalProcess(owner: string): boolean {
     return typeof error === "object" && error !== null && Reflect.get(error, "code") === "ESRCH";
   }
 }
-

@@ -21,10 +21,15 @@ export function coerce(value: FieldValue | undefined, type: FieldType): Coerced 
   if (value === null || value === undefined) return { ok: true, value: null };
   switch (type) {
     case "string":
-      return typeof value === "string" ? { ok: true, value } : { ok: false, message: `expected string, got ${typeof value}` };
+      return typeof value === "string"
+        ? { ok: true, value }
+        : { ok: false, message: `expected string, got ${typeof value}` };
     case "number": {
-      const num = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
-      return Number.isFinite(num) ? { ok: true, value: num } : { ok: false, message: `expected number, got ${JSON.stringify(value)}` };
+      const num =
+        typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN;
+      return Number.isFinite(num)
+        ? { ok: true, value: num }
+        : { ok: false, message: `expected number, got ${JSON.stringify(value)}` };
     }
     case "boolean":
       if (typeof value === "boolean") return { ok: true, value };
@@ -32,7 +37,9 @@ export function coerce(value: FieldValue | undefined, type: FieldType): Coerced 
       return { ok: false, message: `expected boolean, got ${JSON.stringify(value)}` };
     case "date": {
       const ms = typeof value === "string" ? Date.parse(value.replace(/([+-]\d{2})(\d{2})$/, "$1:$2")) : NaN;
-      return Number.isNaN(ms) ? { ok: false, message: `expected date, got ${JSON.stringify(value)}` } : { ok: true, value: new Date(ms).toISOString() };
+      return Number.isNaN(ms)
+        ? { ok: false, message: `expected date, got ${JSON.stringify(value)}` }
+        : { ok: true, value: new Date(ms).toISOString() };
     }
   }
 }
@@ -56,7 +63,11 @@ export interface MappedFields {
 }
 
 /** CRM record fields → lead fields (inbound). Type errors are reported per field, never thrown. */
-export function mapInbound(mappings: readonly FieldMapping[], object: string, crm: Readonly<Record<string, FieldValue>>): MappedFields {
+export function mapInbound(
+  mappings: readonly FieldMapping[],
+  object: string,
+  crm: Readonly<Record<string, FieldValue>>,
+): MappedFields {
   const fields: Record<string, FieldValue> = {};
   const errors: { field: string; message: string }[] = [];
   for (const mapping of mappings) {
@@ -69,7 +80,11 @@ export function mapInbound(mappings: readonly FieldMapping[], object: string, cr
 }
 
 /** Lead fields → CRM fields (outbound) for the connector's lead object. */
-export function mapOutbound(mappings: readonly FieldMapping[], object: string, lead: Readonly<Record<string, FieldValue>>): MappedFields {
+export function mapOutbound(
+  mappings: readonly FieldMapping[],
+  object: string,
+  lead: Readonly<Record<string, FieldValue>>,
+): MappedFields {
   const fields: Record<string, FieldValue> = {};
   const errors: { field: string; message: string }[] = [];
   for (const mapping of mappings) {

@@ -34,7 +34,12 @@ export class ConnectorScheduler {
       async () => {
         const runs = await this.engine.run(config.instanceId, { source: this.sourceFor(config) });
         for (const run of runs) {
-          if (run.status === "failed") this.logger?.warn("scheduled connector run failed", { instanceId: run.instanceId, direction: run.direction, code: run.error?.code });
+          if (run.status === "failed")
+            this.logger?.warn("scheduled connector run failed", {
+              instanceId: run.instanceId,
+              direction: run.direction,
+              code: run.error?.code,
+            });
         }
       },
       { name: `connector:${config.instanceId}`, noOverlap: true },

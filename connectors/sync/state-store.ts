@@ -77,7 +77,10 @@ export interface ConnectorStateStore extends SecretBlobStore {
   /** Hub lead ids of CRM records seen before (for deletions, which carry no fields). */
   leadIdsFor(instanceId: string, object: string, crmIds: readonly string[]): Promise<Map<string, string>>;
   /** Last CRM modification seen inbound and last hub push, per lead. */
-  leadSyncTimes(instanceId: string, leadIds: readonly string[]): Promise<Map<string, { crmModifiedAt?: string; pushedAt?: string }>>;
+  leadSyncTimes(
+    instanceId: string,
+    leadIds: readonly string[],
+  ): Promise<Map<string, { crmModifiedAt?: string; pushedAt?: string }>>;
   listDeadLetters(instanceId: string, limit: number): Promise<DeadLetter[]>;
 
   /** Takes the run lock unless another live owner holds it; expired locks are taken over. */
@@ -112,7 +115,9 @@ export class MemoryStateStore implements ConnectorStateStore {
   }
 
   async listConfigs(tenantId?: string): Promise<ConnectorInstanceConfig[]> {
-    return [...this.configs.values()].filter((c) => tenantId === undefined || c.tenantId === tenantId).map((c) => structuredClone(c));
+    return [...this.configs.values()]
+      .filter((c) => tenantId === undefined || c.tenantId === tenantId)
+      .map((c) => structuredClone(c));
   }
 
   async deleteConfig(instanceId: string): Promise<void> {
@@ -140,7 +145,8 @@ export class MemoryStateStore implements ConnectorStateStore {
     deadLetters: readonly DeadLetter[],
   ): Promise<void> {
     for (const entry of pushed) this.pushed.set(`${instanceId}\u0000${entry.leadId}`, entry.pushedAt);
-    if (deadLetters.length > 0) this.deadLetters.set(instanceId, [...(this.deadLetters.get(instanceId) ?? []), ...deadLetters]);
+    if (deadLetters.length > 0)
+      this.deadLetters.set(instanceId, [...(this.deadLetters.get(instanceId) ?? []), ...deadLetters]);
     this.watermarks.set(`${instanceId}\u0000out`, position);
   }
 
@@ -153,7 +159,10 @@ export class MemoryStateStore implements ConnectorStateStore {
     return out;
   }
 
-  async leadSyncTimes(instanceId: string, leadIds: readonly string[]): Promise<Map<string, { crmModifiedAt?: string; pushedAt?: string }>> {
+  async leadSyncTimes(
+    instanceId: string,
+    leadIds: readonly string[],
+  ): Promise<Map<string, { crmModifiedAt?: string; pushedAt?: string }>> {
     const out = new Map<string, { crmModifiedAt?: string; pushedAt?: string }>();
     for (const leadId of leadIds) {
       const crmModifiedAt = this.crmSeen.get(`${instanceId}\u0000${leadId}`);
@@ -196,7 +205,10 @@ export class MemoryStateStore implements ConnectorStateStore {
   }
 
   async listRuns(instanceId: string, limit: number): Promise<RunRecord[]> {
-    return (this.runs.get(instanceId) ?? []).slice(-limit).reverse().map((r) => structuredClone(r));
+    return (this.runs.get(instanceId) ?? [])
+      .slice(-limit)
+      .reverse()
+      .map((r) => structuredClone(r));
   }
 
   async putSecretBlob(instanceId: string, blob: string): Promise<void> {

@@ -34,10 +34,18 @@ describe("field mapping", () => {
   });
 
   test("maps inbound and outbound by direction", () => {
-    const inbound = mapInbound(mappings, "Lead", { Hub_Score__c: "x", IsConverted: true, CreatedDate: "2024-01-01T00:00:00Z", Email: "e@x" });
+    const inbound = mapInbound(mappings, "Lead", {
+      Hub_Score__c: "x",
+      IsConverted: true,
+      CreatedDate: "2024-01-01T00:00:00Z",
+      Email: "e@x",
+    });
     assert.deepEqual(inbound.fields, { converted: true, crmCreated: "2024-01-01T00:00:00.000Z" });
     assert.deepEqual(inbound.errors, [{ field: "Hub_Score__c", message: 'expected number, got "x"' }]);
-    assert.deepEqual(mapOutbound(mappings, "Lead", { email: "e@x", converted: false, score: 3 }).fields, { IsConverted: false, Email: "e@x" });
+    assert.deepEqual(mapOutbound(mappings, "Lead", { email: "e@x", converted: false, score: 3 }).fields, {
+      IsConverted: false,
+      Email: "e@x",
+    });
   });
 
   test("config validation reports field-level problems", () => {
@@ -61,7 +69,14 @@ describe("field mapping", () => {
     );
     assert.deepEqual(
       problems.map((p) => p.field).sort(),
-      ["inbound.objects[1]", "mappings[0].direction", "mappings[1].crmField", "options.bulkThreshold", "options.nope", "schedule"].sort(),
+      [
+        "inbound.objects[1]",
+        "mappings[0].direction",
+        "mappings[1].crmField",
+        "options.bulkThreshold",
+        "options.nope",
+        "schedule",
+      ].sort(),
     );
   });
 });
@@ -84,26 +99,52 @@ describe("credential vault and redaction", () => {
     const store = new MemoryStateStore();
     const oldKey = { id: "old", key: randomBytes(32) };
     const ref = { tenantId: "t1", instanceId: "i1" };
-    const credentials = { mode: "client_credentials", values: { loginUrl: "https://x", clientId: "cid", clientSecret: "super-secret-value" } };
+    const credentials = {
+      mode: "client_credentials",
+      values: { loginUrl: "https://x", clientId: "cid", clientSecret: "super-secret-value" },
+    };
     await new AesGcmCredentialVault(store, oldKey).store(ref, credentials);
     const blob = (await store.getSecretBlob("i1")) ?? "";
     assert.ok(blob.startsWith("v1.old."));
-    assert.ok(!blob.includes("super-secret-value") && !blob.includes(Buffer.from("super-secret-value").toString("base64")));
+    assert.ok(
+      !blob.includes("super-secret-value") && !blob.includes(Buffer.from("super-secret-value").toString("base64")),
+    );
 
     const vault = new AesGcmCredentialVault(store, { id: "new", key: randomBytes(32) }, [oldKey]);
     assert.deepEqual(await vault.load(ref), credentials);
     assert.ok((await store.getSecretBlob("i1"))?.startsWith("v1.new."), "re-encrypted with the current key");
     const view = await vault.view(ref, salesforceManifest);
-    assert.deepEqual(view, { mode: "client_credentials", values: { loginUrl: "https://x", clientId: "cid", clientSecret: "[REDACTED]" }, secretsSet: ["clientSecret"] });
+    assert.deepEqual(view, {
+      mode: "client_credentials",
+      values: { loginUrl: "https://x", clientId: "cid", clientSecret: "[REDACTED]" },
+      secretsSet: ["clientSecret"],
+    });
     await assert.rejects(vault.load({ tenantId: "other", instanceId: "i1" }), /cannot be decrypted/);
-    await store.putSecretBlob("i1", blob.replace(/.$/, (c) => (c === "A" ? "B" : "A")));
+    await store.putSecretBlob(
+      "i1",
+      blob.replace(/.$/, (c) => (c === "A" ? "B" : "A")),
+    );
     await assert.rejects(new AesGcmCredentialVault(store, oldKey).load(ref), /cannot be decrypted/);
   });
 
   test("redact masks secret keys, known values, bearer tokens and form secrets", () => {
-    const out = redact({ clientSecret: "abc", nested: { access_token: "t", note: "used xyzzy-1234 here" }, list: ["Bearer abcdefghijkl"] }, ["xyzzy-1234"]);
-    assert.deepEqual(out, { clientSecret: "[REDACTED]", nested: { access_token: "[REDACTED]", note: "used [REDACTED] here" }, list: ["Bearer [REDACTED]"] });
-    assert.equal(redactText("grant_type=refresh_token&refresh_token=5Aep861&client_id=x"), "grant_type=refresh_token&refresh_token=[REDACTED]&client_id=x");
+    const out = redact(
+      {
+        clientSecret: "abc",
+        nested: { access_token: "t", note: "used xyzzy-1234 here" },
+        list: ["Bearer abcdefghijkl"],
+      },
+      ["xyzzy-1234"],
+    );
+    assert.deepEqual(out, {
+      clientSecret: "[REDACTED]",
+      nested: { access_token: "[REDACTED]", note: "used [REDACTED] here" },
+      list: ["Bearer [REDACTED]"],
+    });
+    assert.equal(
+      redactText("grant_type=refresh_token&refresh_token=5Aep861&client_id=x"),
+      "grant_type=refresh_token&refresh_token=[REDACTED]&client_id=x",
+    );
   });
 });
 
@@ -121,7 +162,14 @@ describe("fair share budget", () => {
 });
 
 test("crm activity ids are deterministic per record version", () => {
-  const parts = { tenantId: "t", instanceId: "i", object: "Lead", crmId: "00Q1", version: "2024-01-01T00:00:00.000Z", operation: "upsert" };
+  const parts = {
+    tenantId: "t",
+    instanceId: "i",
+    object: "Lead",
+    crmId: "00Q1",
+    version: "2024-01-01T00:00:00.000Z",
+    operation: "upsert",
+  };
   assert.equal(crmActivityId(parts), crmActivityId({ ...parts }));
   assert.notEqual(crmActivityId(parts), crmActivityId({ ...parts, version: "2024-01-01T00:00:01.000Z" }));
 });
@@ -132,12 +180,22 @@ function storeContract(name: string, make: () => { store: ConnectorStateStore; d
       const { store, dispose } = make();
       try {
         assert.equal(await store.getWatermark("i", "in:Lead"), undefined);
-        await store.commitInbound("i", "in:Lead", "c1", [{ object: "Lead", crmId: "00Q1", leadId: "L1", crmModifiedAt: "2024-01-02T00:00:00.000Z" }]);
+        await store.commitInbound("i", "in:Lead", "c1", [
+          { object: "Lead", crmId: "00Q1", leadId: "L1", crmModifiedAt: "2024-01-02T00:00:00.000Z" },
+        ]);
         assert.equal(await store.getWatermark("i", "in:Lead"), "c1");
         assert.deepEqual([...(await store.leadIdsFor("i", "Lead", ["00Q1", "00Q2"]))], [["00Q1", "L1"]]);
-        await store.commitOutbound("i", "p9", [{ leadId: "L1", pushedAt: "2024-01-03T00:00:00.000Z" }], [{ key: "a1", kind: "activity", code: "X", message: "m", at: "now" }]);
+        await store.commitOutbound(
+          "i",
+          "p9",
+          [{ leadId: "L1", pushedAt: "2024-01-03T00:00:00.000Z" }],
+          [{ key: "a1", kind: "activity", code: "X", message: "m", at: "now" }],
+        );
         assert.equal(await store.getWatermark("i", "out"), "p9");
-        assert.deepEqual(await store.leadSyncTimes("i", ["L1", "L2"]), new Map([["L1", { crmModifiedAt: "2024-01-02T00:00:00.000Z", pushedAt: "2024-01-03T00:00:00.000Z" }]]));
+        assert.deepEqual(
+          await store.leadSyncTimes("i", ["L1", "L2"]),
+          new Map([["L1", { crmModifiedAt: "2024-01-02T00:00:00.000Z", pushedAt: "2024-01-03T00:00:00.000Z" }]]),
+        );
         assert.equal((await store.listDeadLetters("i", 10))[0].key, "a1");
         assert.equal(await store.acquireLock("i", "host:1:a", 10_000), true);
         assert.equal(await store.acquireLock("i", "host:1:b", 10_000), false, "held by a live owner");
@@ -146,10 +204,22 @@ function storeContract(name: string, make: () => { store: ConnectorStateStore; d
         assert.equal(await store.acquireLock("i", "host:1:b", 1), true);
         await new Promise((resolve) => setTimeout(resolve, 5));
         assert.equal(await store.acquireLock("i", "host:1:c", 1000), true, "expired locks are taken over");
-        const run = { runId: "r1", instanceId: "i", tenantId: "t", direction: "inbound" as const, status: "running" as const, startedAt: "2024-01-01T00:00:00.000Z", counts: { read: 0, emitted: 0, deleted: 0, written: 0, failed: 0, skipped: 0, apiCalls: 0 }, paths: {} };
+        const run = {
+          runId: "r1",
+          instanceId: "i",
+          tenantId: "t",
+          direction: "inbound" as const,
+          status: "running" as const,
+          startedAt: "2024-01-01T00:00:00.000Z",
+          counts: { read: 0, emitted: 0, deleted: 0, written: 0, failed: 0, skipped: 0, apiCalls: 0 },
+          paths: {},
+        };
         await store.saveRun(run);
         await store.saveRun({ ...run, status: "succeeded" });
-        assert.deepEqual((await store.listRuns("i", 5)).map((r) => r.status), ["succeeded"]);
+        assert.deepEqual(
+          (await store.listRuns("i", 5)).map((r) => r.status),
+          ["succeeded"],
+        );
         await store.putSecretBlob("i", "blob");
         assert.equal(await store.getSecretBlob("i"), "blob");
         await store.deleteSecretBlob("i");
@@ -165,7 +235,13 @@ storeContract("memory", () => ({ store: new MemoryStateStore(), dispose: () => u
 storeContract("sqlite", () => {
   const dir = mkdtempSync(join(tmpdir(), "connector-store-"));
   const store = new SqliteStateStore(join(dir, "state.db"));
-  return { store, dispose: () => { store.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    store,
+    dispose: () => {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 describe("engine run lock", () => {
@@ -173,7 +249,10 @@ describe("engine run lock", () => {
     const h = await salesforceHarness();
     try {
       await h.engine.configure(h.config, h.credentials);
-      h.fake.insert("Lead", Array.from({ length: 50 }, (_, i) => ({ LastName: `L${i}`, Hub_Lead_Id__c: `l${i}` })));
+      h.fake.insert(
+        "Lead",
+        Array.from({ length: 50 }, (_, i) => ({ LastName: `L${i}`, Hub_Lead_Id__c: `l${i}` })),
+      );
       let release: () => void = () => undefined;
       const gate = new Promise<void>((resolve) => (release = resolve));
       const slowSource = listStream([{ kind: "score", score: { leadId: "l1", score: 1 } }]);
@@ -185,9 +264,15 @@ describe("engine run lock", () => {
       });
       await new Promise((resolve) => setTimeout(resolve, 200));
       const second = await h.engine.run(h.config.instanceId);
-      assert.deepEqual(second.map((r) => r.status), ["skipped"]);
+      assert.deepEqual(
+        second.map((r) => r.status),
+        ["skipped"],
+      );
       release();
-      assert.deepEqual((await first).map((r) => r.status), ["succeeded", "succeeded"]);
+      assert.deepEqual(
+        (await first).map((r) => r.status),
+        ["succeeded", "succeeded"],
+      );
     } finally {
       await h.close();
     }

@@ -37,7 +37,12 @@ function isCredentials(value: unknown): value is Credentials {
   if (typeof value !== "object" || value === null) return false;
   const mode: unknown = Reflect.get(value, "mode");
   const values: unknown = Reflect.get(value, "values");
-  return typeof mode === "string" && typeof values === "object" && values !== null && Object.values(values).every((v) => typeof v === "string");
+  return (
+    typeof mode === "string" &&
+    typeof values === "object" &&
+    values !== null &&
+    Object.values(values).every((v) => typeof v === "string")
+  );
 }
 
 /**
@@ -53,8 +58,10 @@ export class AesGcmCredentialVault implements CredentialVault {
     previous: readonly VaultKey[] = [],
   ) {
     for (const key of [current, ...previous]) {
-      if (key.key.length !== 32) throw new ConnectorError("connector_vault_error", `vault key ${key.id} must be 32 bytes`);
-      if (!/^[A-Za-z0-9_-]+$/.test(key.id)) throw new ConnectorError("connector_vault_error", "vault key id must be [A-Za-z0-9_-]+");
+      if (key.key.length !== 32)
+        throw new ConnectorError("connector_vault_error", `vault key ${key.id} must be 32 bytes`);
+      if (!/^[A-Za-z0-9_-]+$/.test(key.id))
+        throw new ConnectorError("connector_vault_error", "vault key id must be [A-Za-z0-9_-]+");
     }
     this.keys = new Map([current, ...previous].map((k) => [k.id, k.key]));
   }
@@ -68,29 +75,44 @@ export class AesGcmCredentialVault implements CredentialVault {
     const cipher = createCipheriv("aes-256-gcm", this.current.key, iv);
     cipher.setAAD(this.aad(ref));
     const ciphertext = Buffer.concat([cipher.update(JSON.stringify(credentials), "utf8"), cipher.final()]);
-    const blob = ["v1", this.current.id, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), ciphertext.toString("base64url")].join(".");
+    const blob = [
+      "v1",
+      this.current.id,
+      iv.toString("base64url"),
+      cipher.getAuthTag().toString("base64url"),
+      ciphertext.toString("base64url"),
+    ].join(".");
     await this.blobs.putSecretBlob(ref.instanceId, blob);
   }
 
   async load(ref: CredentialRef): Promise<Credentials> {
     const blob = await this.blobs.getSecretBlob(ref.instanceId);
-    if (!blob) throw new ConnectorError("connector_config_invalid", `no credentials stored for connector ${ref.instanceId}`);
+    if (!blob)
+      throw new ConnectorError("connector_config_invalid", `no credentials stored for connector ${ref.instanceId}`);
     const [version, keyId, iv, tag, ciphertext] = blob.split(".");
     const key = this.keys.get(keyId ?? "");
     if (version !== "v1" || !key || !iv || !tag || ciphertext === undefined) {
-      throw new ConnectorError("connector_vault_error", `credentials of ${ref.instanceId} use an unknown format or key`);
+      throw new ConnectorError(
+        "connector_vault_error",
+        `credentials of ${ref.instanceId} use an unknown format or key`,
+      );
     }
     try {
       const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
       decipher.setAAD(this.aad(ref));
       decipher.setAuthTag(Buffer.from(tag, "base64url"));
-      const plain = Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8");
+      const plain = Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString(
+        "utf8",
+      );
       const parsed: unknown = JSON.parse(plain);
       if (!isCredentials(parsed)) throw new Error("malformed");
       if (keyId !== this.current.id) await this.store(ref, parsed);
       return parsed;
     } catch {
-      throw new ConnectorError("connector_vault_error", `credentials of ${ref.instanceId} cannot be decrypted (wrong key or tampered)`);
+      throw new ConnectorError(
+        "connector_vault_error",
+        `credentials of ${ref.instanceId} cannot be decrypted (wrong key or tampered)`,
+      );
     }
   }
 
@@ -102,7 +124,9 @@ export class AesGcmCredentialVault implements CredentialVault {
     if (!(await this.blobs.getSecretBlob(ref.instanceId))) return undefined;
     const credentials = await this.load(ref);
     const spec = manifest.credentials.find((mode) => mode.mode === credentials.mode);
-    const secret = new Set(spec ? spec.fields.filter((f) => f.secret).map((f) => f.name) : Object.keys(credentials.values));
+    const secret = new Set(
+      spec ? spec.fields.filter((f) => f.secret).map((f) => f.name) : Object.keys(credentials.values),
+    );
     const values: Record<string, string> = {};
     const secretsSet: string[] = [];
     for (const [name, value] of Object.entries(credentials.values)) {

@@ -67,13 +67,28 @@ const ENTITIES: Record<string, EntitySpec> = {
   accounts: {
     entity: "account",
     primaryKey: "accountid",
-    fields: { accountid: "string", name: "string", numberofemployees: "number", createdon: "datetime", modifiedon: "datetime", versionnumber: "number" },
+    fields: {
+      accountid: "string",
+      name: "string",
+      numberofemployees: "number",
+      createdon: "datetime",
+      modifiedon: "datetime",
+      versionnumber: "number",
+    },
     alternateKeys: [],
   },
   opportunities: {
     entity: "opportunity",
     primaryKey: "opportunityid",
-    fields: { opportunityid: "string", name: "string", estimatedvalue: "number", stepname: "string", createdon: "datetime", modifiedon: "datetime", versionnumber: "number" },
+    fields: {
+      opportunityid: "string",
+      name: "string",
+      estimatedvalue: "number",
+      stepname: "string",
+      createdon: "datetime",
+      modifiedon: "datetime",
+      versionnumber: "number",
+    },
     alternateKeys: [],
   },
   tasks: {
@@ -157,7 +172,10 @@ export class FakeDynamicsServer {
   private readonly removed = new Map<string, Set<string>>();
   private readonly tokens = new Set<string>();
   private readonly throttles: { remaining: number; retryAfterSeconds: number }[] = [];
-  private readonly rejectors: { collection: string; test: (record: DynRecord) => { code: string; message: string } | undefined }[] = [];
+  private readonly rejectors: {
+    collection: string;
+    test: (record: DynRecord) => { code: string; message: string } | undefined;
+  }[] = [];
   private readonly window: number[] = [];
   private version = 1000;
   private undo?: UndoEntry[];
@@ -178,12 +196,12 @@ export class FakeDynamicsServer {
   }
 
   static async start(options: FakeDynamicsOptions = {}): Promise<FakeDynamicsServer> {
-    let self: FakeDynamicsServer | undefined;
+    const holder: { fake?: FakeDynamicsServer } = {};
     const { server, url } = await listenLocal(async (req, res) => {
-      if (self) await self.handle(req, res);
+      if (holder.fake) await holder.fake.handle(req, res);
     });
-    self = new FakeDynamicsServer(server, url, options);
-    return self;
+    holder.fake = new FakeDynamicsServer(server, url, options);
+    return holder.fake;
   }
 
   /** The URL of the token endpoint (authority + tenant). */
@@ -334,22 +352,36 @@ export class FakeDynamicsServer {
 
     const auth = req.headers.authorization ?? "";
     if (!this.tokens.has(auth.startsWith("Bearer ") ? auth.slice(7) : "")) {
-      res.writeHead(401, { "WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token is expired"' });
+      res.writeHead(401, {
+        "WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token is expired"',
+      });
       res.end();
       return;
     }
     const retryAfter = this.throttled();
     if (retryAfter !== undefined) {
-      const result = this.odataError(429, "0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds.", {
-        "Retry-After": String(retryAfter),
-      });
+      const result = this.odataError(
+        429,
+        "0x80072322",
+        "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+        {
+          "Retry-After": String(retryAfter),
+        },
+      );
       return this.reply(res, result);
     }
     const match = /^\/api\/data\/v(\d+\.\d+)\/(.*)$/.exec(url.pathname);
     if (!match) return this.reply(res, this.odataError(404, "0x80060888", "Resource not found"));
     const base = `${this.url}/api/data/v${match[1]}/`;
     if (match[2] === "$batch" && method === "POST") return this.batch(req, body, base, res);
-    const result = this.execute(method, decodeURIComponent(match[2]), url.searchParams, headerMap(req.headers), body, base);
+    const result = this.execute(
+      method,
+      decodeURIComponent(match[2]),
+      url.searchParams,
+      headerMap(req.headers),
+      body,
+      base,
+    );
     return this.reply(res, result);
   }
 
@@ -363,13 +395,22 @@ export class FakeDynamicsServer {
     }
     const params = new URLSearchParams(body);
     if (params.get("grant_type") !== "client_credentials") {
-      return send(res, 400, { error: "unsupported_grant_type", error_description: "AADSTS70003: grant type not supported" });
+      return send(res, 400, {
+        error: "unsupported_grant_type",
+        error_description: "AADSTS70003: grant type not supported",
+      });
     }
     if (params.get("client_id") !== this.clientId || params.get("client_secret") !== this.clientSecret) {
-      return send(res, 401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided." });
+      return send(res, 401, {
+        error: "invalid_client",
+        error_description: "AADSTS7000215: Invalid client secret provided.",
+      });
     }
     if (!(params.get("scope") ?? "").endsWith("/.default")) {
-      return send(res, 400, { error: "invalid_scope", error_description: "AADSTS70011: The provided scope is not valid." });
+      return send(res, 400, {
+        error: "invalid_scope",
+        error_description: "AADSTS70011: The provided scope is not valid.",
+      });
     }
     const token = `eyJ0eXAi.${randomBytes(24).toString("base64url")}`;
     this.tokens.add(token);
@@ -377,7 +418,14 @@ export class FakeDynamicsServer {
   }
 
   /** Executes one Web API request (top level or inside a $batch). */
-  private execute(method: string, path: string, query: URLSearchParams, headers: Record<string, string>, body: string, base: string): OpResult {
+  private execute(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    headers: Record<string, string>,
+    body: string,
+    base: string,
+  ): OpResult {
     try {
       const keyMatch = /^([a-z_]+)\((.+)\)$/.exec(path);
       if (method === "GET" && /^[a-z_]+$/.test(path)) return this.list(path, query, headers, base);
@@ -393,7 +441,10 @@ export class FakeDynamicsServer {
   private checkFields(collection: string, fields: Iterable<string>): void {
     for (const field of fields) {
       if (!this.hasField(collection, field)) {
-        throw new ODataError(`Could not find a property named '${field}' on type 'Microsoft.Dynamics.CRM.${ENTITIES[collection].entity}'.`, "0x80060888");
+        throw new ODataError(
+          `Could not find a property named '${field}' on type 'Microsoft.Dynamics.CRM.${ENTITIES[collection].entity}'.`,
+          "0x80060888",
+        );
       }
     }
   }
@@ -409,7 +460,10 @@ export class FakeDynamicsServer {
 
   private list(collection: string, query: URLSearchParams, headers: Record<string, string>, base: string): OpResult {
     const table = this.table(collection);
-    const select = query.get("$select")?.split(",").filter((f) => f !== "");
+    const select = query
+      .get("$select")
+      ?.split(",")
+      .filter((f) => f !== "");
     if (select) this.checkFields(collection, select);
     const prefer = headers["prefer"] ?? "";
     const pageMatch = /odata\.maxpagesize=(\d+)/.exec(prefer);
@@ -435,12 +489,20 @@ export class FakeDynamicsServer {
       const items: Item[] = [];
       for (const record of table.values()) {
         const version = Number(record.versionnumber);
-        if (version > token.after && version <= token.v) items.push({ version, value: this.project(collection, record, select) });
+        if (version > token.after && version <= token.v)
+          items.push({ version, value: this.project(collection, record, select) });
       }
       if (token.from !== undefined) {
         for (const tomb of this.tombstones.get(collection) ?? []) {
           if (tomb.version > token.after && tomb.version <= token.v) {
-            items.push({ version: tomb.version, value: { "@odata.context": `${base}$metadata#${collection}/$deletedEntity`, id: tomb.id, reason: "deleted" } });
+            items.push({
+              version: tomb.version,
+              value: {
+                "@odata.context": `${base}$metadata#${collection}/$deletedEntity`,
+                id: tomb.id,
+                reason: "deleted",
+              },
+            });
           }
         }
       }
@@ -478,7 +540,10 @@ export class FakeDynamicsServer {
     if (top) rows = rows.slice(0, Number(top));
     const offset = skipToken ? Number(skipToken) : 0;
     const page = rows.slice(offset, offset + pageSize);
-    const body: Record<string, unknown> = { "@odata.context": context, value: page.map((record) => this.project(collection, record, select)) };
+    const body: Record<string, unknown> = {
+      "@odata.context": context,
+      value: page.map((record) => this.project(collection, record, select)),
+    };
     if (offset + pageSize < rows.length) {
       const params = new URLSearchParams(query);
       params.set("$skiptoken", String(offset + pageSize));
@@ -499,7 +564,11 @@ export class FakeDynamicsServer {
     if (matched === 0) throw new ODataError(`Invalid key '${keyText}'`, "0x80060888");
     const names = Object.keys(fields).sort();
     const key = ENTITIES[collection].alternateKeys.find((k) => [...k].sort().join(",") === names.join(","));
-    if (!key) throw new ODataError(`The key '${names.join(",")}' is not an alternate key of ${ENTITIES[collection].entity}.`, "0x80060891");
+    if (!key)
+      throw new ODataError(
+        `The key '${names.join(",")}' is not an alternate key of ${ENTITIES[collection].entity}.`,
+        "0x80060891",
+      );
     const id = this.altIndex.get(this.altKeyName(collection, key))?.get(this.altKeyValue(key, fields));
     return { id, keyFields: fields };
   }
@@ -513,14 +582,25 @@ export class FakeDynamicsServer {
     return undefined;
   }
 
-  private upsert(collection: string, keyText: string, headers: Record<string, string>, body: string, base: string): OpResult {
+  private upsert(
+    collection: string,
+    keyText: string,
+    headers: Record<string, string>,
+    body: string,
+    base: string,
+  ): OpResult {
     this.table(collection);
     const data = JSON.parse(body === "" ? "{}" : body) as DynRecord;
-    this.checkFields(collection, Object.keys(data).filter((k) => !k.includes("@")));
+    this.checkFields(
+      collection,
+      Object.keys(data).filter((k) => !k.includes("@")),
+    );
     const { id, keyFields } = this.parseKey(collection, keyText);
     const exists = id !== undefined && this.table(collection).has(id);
-    if (headers["if-match"] === "*" && !exists) return this.odataError(404, "0x80040217", `${ENTITIES[collection].entity} With Ids = ${keyText} Do Not Exist`);
-    if (headers["if-none-match"] === "*" && exists) return this.odataError(412, "0x80040237", "A record with matching key values already exists.");
+    if (headers["if-match"] === "*" && !exists)
+      return this.odataError(404, "0x80040217", `${ENTITIES[collection].entity} With Ids = ${keyText} Do Not Exist`);
+    if (headers["if-none-match"] === "*" && exists)
+      return this.odataError(412, "0x80040237", "A record with matching key values already exists.");
     const fields = { ...keyFields, ...data };
     const rejected = this.reject(collection, fields);
     if (rejected) return rejected;
@@ -530,7 +610,10 @@ export class FakeDynamicsServer {
 
   private create(collection: string, body: string, base: string): OpResult {
     const data = JSON.parse(body === "" ? "{}" : body) as DynRecord;
-    this.checkFields(collection, Object.keys(data).filter((k) => !k.includes("@")));
+    this.checkFields(
+      collection,
+      Object.keys(data).filter((k) => !k.includes("@")),
+    );
     const rejected = this.reject(collection, data);
     if (rejected) return rejected;
     const result = this.write(collection, undefined, data);
@@ -544,7 +627,8 @@ export class FakeDynamicsServer {
     const continueOnError = String(req.headers["prefer"] ?? "").includes("odata.continue-on-error");
     const parts = splitMultipart(body, boundary);
     const operations = parts.reduce((n, p) => n + (p.changeset ? p.changeset.length : 1), 0);
-    if (operations > 1000) return this.reply(res, this.odataError(400, "0x80048d19", "Number of requests in a batch exceeds 1000"));
+    if (operations > 1000)
+      return this.reply(res, this.odataError(400, "0x80048d19", "Number of requests in a batch exceeds 1000"));
     const responseBoundary = `batchresponse_${randomUUID()}`;
     const out: string[] = [];
     for (const part of parts) {
@@ -570,7 +654,9 @@ export class FakeDynamicsServer {
         } else {
           const cs = `changesetresponse_${randomUUID()}`;
           const inner = results.map((r) => `--${cs}\r\n${renderPart(r.result, r.contentId)}`).join("");
-          out.push(`--${responseBoundary}\r\nContent-Type: multipart/mixed; boundary=${cs}\r\n\r\n${inner}--${cs}--\r\n`);
+          out.push(
+            `--${responseBoundary}\r\nContent-Type: multipart/mixed; boundary=${cs}\r\n\r\n${inner}--${cs}--\r\n`,
+          );
         }
       } else if (part.request) {
         this.batchOperations++;
@@ -580,7 +666,11 @@ export class FakeDynamicsServer {
       }
     }
     const text = `${out.join("")}--${responseBoundary}--\r\n`;
-    res.writeHead(200, { "Content-Type": `multipart/mixed; boundary=${responseBoundary}`, "OData-Version": "4.0", "Content-Length": String(Buffer.byteLength(text)) });
+    res.writeHead(200, {
+      "Content-Type": `multipart/mixed; boundary=${responseBoundary}`,
+      "OData-Version": "4.0",
+      "Content-Length": String(Buffer.byteLength(text)),
+    });
     res.end(text);
   }
 
@@ -591,7 +681,8 @@ export class FakeDynamicsServer {
   }
 
   private unindex(collection: string, record: DynRecord): void {
-    for (const key of ENTITIES[collection].alternateKeys) this.altIndex.get(this.altKeyName(collection, key))?.delete(this.altKeyValue(key, record));
+    for (const key of ENTITIES[collection].alternateKeys)
+      this.altIndex.get(this.altKeyName(collection, key))?.delete(this.altKeyValue(key, record));
   }
 
   private index(collection: string, id: string, record: DynRecord): void {
@@ -634,7 +725,8 @@ interface BatchOp {
 
 function headerMap(headers: IncomingMessage["headers"]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(headers)) if (value !== undefined) out[key.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  for (const [key, value] of Object.entries(headers))
+    if (value !== undefined) out[key.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
   return out;
 }
 
@@ -680,7 +772,15 @@ function parseHttpRequest(text: string): Omit<BatchOp, "contentId"> | undefined 
 }
 
 function statusText(status: number): string {
-  const texts: Record<number, string> = { 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 412: "Precondition Failed", 429: "Too Many Requests" };
+  const texts: Record<number, string> = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    404: "Not Found",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+  };
   return texts[status] ?? "Error";
 }
 

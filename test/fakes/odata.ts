@@ -90,7 +90,8 @@ export function parseFilter(text: string): FilterExpr {
     const field = tokens[pos++];
     const op = tokens[pos++];
     const raw = tokens[pos++];
-    if (field === undefined || op === undefined || raw === undefined) throw new ODataError("incomplete filter expression");
+    if (field === undefined || op === undefined || raw === undefined)
+      throw new ODataError("incomplete filter expression");
     if (op !== "eq" && op !== "ne" && op !== "gt" && op !== "ge" && op !== "lt" && op !== "le") {
       throw new ODataError(`Unknown operator '${op}'`);
     }

@@ -23,16 +23,7 @@ export type SfRecord = Record<string, SoqlValue>;
 
 /** Call kinds counted separately (`total` is the sum). */
 export type SfCallKind =
-  | "auth"
-  | "describe"
-  | "query"
-  | "queryMore"
-  | "deleted"
-  | "upsert"
-  | "collection"
-  | "bulk"
-  | "limits"
-  | "other";
+  "auth" | "describe" | "query" | "queryMore" | "deleted" | "upsert" | "collection" | "bulk" | "limits" | "other";
 
 export interface SfFailure {
   status: number;
@@ -222,12 +213,12 @@ export class FakeSalesforceServer {
   }
 
   static async start(options: FakeSalesforceOptions = {}): Promise<FakeSalesforceServer> {
-    let self: FakeSalesforceServer | undefined;
+    const holder: { fake?: FakeSalesforceServer } = {};
     const { server, url } = await listenLocal(async (req, res) => {
-      if (self) await self.handle(req, res);
+      if (holder.fake) await holder.fake.handle(req, res);
     });
-    self = new FakeSalesforceServer(server, url, options);
-    return self;
+    holder.fake = new FakeSalesforceServer(server, url, options);
+    return holder.fake;
   }
 
   close(): Promise<void> {
@@ -325,7 +316,12 @@ export class FakeSalesforceServer {
     return `${SCHEMA[object].prefix}${String(this.idCounter).padStart(15, "0")}`;
   }
 
-  private writeRecord(object: string, id: string | undefined, fields: Record<string, SoqlValue>, stampMs: number): { id: string; created: boolean } {
+  private writeRecord(
+    object: string,
+    id: string | undefined,
+    fields: Record<string, SoqlValue>,
+    stampMs: number,
+  ): { id: string; created: boolean } {
     const table = this.table(object);
     const existing = id ? table.get(id) : undefined;
     const recordId = existing ? String(existing.Id) : (id ?? this.newId(object));
@@ -350,10 +346,18 @@ export class FakeSalesforceServer {
     return { id: recordId, created: !existing };
   }
 
-  private upsertByExternalId(object: string, extField: string, fields: Record<string, SoqlValue>): { id: string; created: boolean } | SfFailure {
+  private upsertByExternalId(
+    object: string,
+    extField: string,
+    fields: Record<string, SoqlValue>,
+  ): { id: string; created: boolean } | SfFailure {
     for (const key of Object.keys(fields)) {
       if (key !== "attributes" && !this.hasField(object, key)) {
-        return { status: 400, errorCode: "INVALID_FIELD", message: `No such column '${key}' on sobject of type ${object}` };
+        return {
+          status: 400,
+          errorCode: "INVALID_FIELD",
+          message: `No such column '${key}' on sobject of type ${object}`,
+        };
       }
     }
     const extValue = fields[extField];
@@ -409,13 +413,25 @@ export class FakeSalesforceServer {
     this.apiUsed++;
     const limitHeader = { "sforce-limit-info": `api-usage=${this.apiUsed}/${this.dailyLimit}` };
     if (this.apiUsed > this.dailyLimit) {
-      return send(res, 403, [{ message: "TotalRequests Limit exceeded.", errorCode: "REQUEST_LIMIT_EXCEEDED" }], limitHeader);
+      return send(
+        res,
+        403,
+        [{ message: "TotalRequests Limit exceeded.", errorCode: "REQUEST_LIMIT_EXCEEDED" }],
+        limitHeader,
+      );
     }
     const failure = this.takeFailure(kind);
-    if (failure) return send(res, failure.status, [{ message: failure.message, errorCode: failure.errorCode }], limitHeader);
+    if (failure)
+      return send(res, failure.status, [{ message: failure.message, errorCode: failure.errorCode }], limitHeader);
 
     const match = /^\/services\/data\/v(\d+\.\d+)(\/.*)?$/.exec(url.pathname);
-    if (!match) return send(res, 404, [{ message: "The requested resource does not exist", errorCode: "NOT_FOUND" }], limitHeader);
+    if (!match)
+      return send(
+        res,
+        404,
+        [{ message: "The requested resource does not exist", errorCode: "NOT_FOUND" }],
+        limitHeader,
+      );
     const version = match[1];
     const rest = match[2] ?? "/";
     try {
@@ -432,7 +448,8 @@ export class FakeSalesforceServer {
     if (path !== "/services/oauth2/token") return send(res, 404, { error: "not_found" });
     const params = new URLSearchParams(body);
     const grant = params.get("grant_type");
-    const deny = (description: string): void => send(res, 400, { error: "invalid_grant", error_description: description });
+    const deny = (description: string): void =>
+      send(res, 400, { error: "invalid_grant", error_description: description });
     if (grant === "client_credentials") {
       if (params.get("client_id") !== this.clientId || params.get("client_secret") !== this.clientSecret) {
         return send(res, 400, { error: "invalid_client", error_description: "invalid client credentials" });
@@ -440,7 +457,8 @@ export class FakeSalesforceServer {
       return this.issueToken(res, false);
     }
     if (grant === "refresh_token") {
-      if (params.get("client_id") !== this.clientId) return send(res, 400, { error: "invalid_client_id", error_description: "client identifier invalid" });
+      if (params.get("client_id") !== this.clientId)
+        return send(res, 400, { error: "invalid_client_id", error_description: "client identifier invalid" });
       if (params.get("refresh_token") !== this.refreshToken) return deny("expired access/refresh token");
       return this.issueToken(res, false);
     }
@@ -466,7 +484,12 @@ export class FakeSalesforceServer {
       return "invalid assertion";
     }
     if (header.alg !== "RS256") return "invalid assertion algorithm";
-    const ok = verifySignature("RSA-SHA256", Buffer.from(`${parts[0]}.${parts[1]}`), this.jwtPublicKey, Buffer.from(parts[2], "base64url"));
+    const ok = verifySignature(
+      "RSA-SHA256",
+      Buffer.from(`${parts[0]}.${parts[1]}`),
+      this.jwtPublicKey,
+      Buffer.from(parts[2], "base64url"),
+    );
     if (!ok) return "invalid assertion signature";
     if (claims.iss !== this.clientId) return "invalid client id in assertion";
     if (claims.sub !== this.username) return "user hasn't approved this consumer";
@@ -500,12 +523,20 @@ export class FakeSalesforceServer {
     res: ServerResponse,
     headers: Record<string, string>,
   ): Promise<void> {
-    const segments = rest.split("/").filter((s) => s !== "").map(decodeURIComponent);
+    const segments = rest
+      .split("/")
+      .filter((s) => s !== "")
+      .map(decodeURIComponent);
     const invalid = (message: string, errorCode = "INVALID_FIELD", status = 400): void =>
       send(res, status, [{ message, errorCode, fields: [] }], headers);
 
     if (segments[0] === "limits" && method === "GET") {
-      return send(res, 200, { DailyApiRequests: { Max: this.dailyLimit, Remaining: Math.max(0, this.dailyLimit - this.apiUsed) } }, headers);
+      return send(
+        res,
+        200,
+        { DailyApiRequests: { Max: this.dailyLimit, Remaining: Math.max(0, this.dailyLimit - this.apiUsed) } },
+        headers,
+      );
     }
     if (segments[0] === "query" && method === "GET") {
       if (segments.length === 2) return this.queryMore(segments[1], version, res, headers);
@@ -517,12 +548,22 @@ export class FakeSalesforceServer {
     if (segments[0] === "sobjects" && segments.length === 3 && segments[2] === "describe" && method === "GET") {
       const spec = SCHEMA[segments[1]];
       if (!spec) return invalid(`sObject type '${segments[1]}' is not supported.`, "NOT_FOUND", 404);
-      return send(res, 200, {
-        name: segments[1],
-        fields: Object.entries(spec.fields)
-          .filter(([name]) => this.hasField(segments[1], name))
-          .map(([name, type]) => ({ name, type, externalId: spec.externalIds.includes(name), updateable: !SYSTEM_FIELDS.has(name) })),
-      }, headers);
+      return send(
+        res,
+        200,
+        {
+          name: segments[1],
+          fields: Object.entries(spec.fields)
+            .filter(([name]) => this.hasField(segments[1], name))
+            .map(([name, type]) => ({
+              name,
+              type,
+              externalId: spec.externalIds.includes(name),
+              updateable: !SYSTEM_FIELDS.has(name),
+            })),
+        },
+        headers,
+      );
     }
     if (segments[0] === "sobjects" && segments.length === 3 && segments[2] === "deleted" && method === "GET") {
       const object = segments[1];
@@ -534,15 +575,31 @@ export class FakeSalesforceServer {
       const deletedRecords = (this.tombstones.get(object) ?? [])
         .filter((t) => t.deletedAt >= start && t.deletedAt < covered)
         .map((t) => ({ id: t.id, deletedDate: sfDate(t.deletedAt) }));
-      return send(res, 200, { deletedRecords, earliestDateAvailable: sfDate(0), latestDateCovered: sfDate(covered) }, headers);
+      return send(
+        res,
+        200,
+        { deletedRecords, earliestDateAvailable: sfDate(0), latestDateCovered: sfDate(covered) },
+        headers,
+      );
     }
     if (segments[0] === "sobjects" && segments.length === 4 && method === "PATCH") {
       const [, object, extField, extValue] = segments;
       if (!SCHEMA[object]) return invalid(`sObject type '${object}' is not supported.`, "NOT_FOUND", 404);
       const fields = JSON.parse(body) as Record<string, SoqlValue>;
       const result = this.upsertByExternalId(object, extField, { ...fields, [extField]: extValue });
-      if ("errorCode" in result) return send(res, result.status, [{ message: result.message, errorCode: result.errorCode, fields: [] }], headers);
-      return send(res, result.created ? 201 : 200, { id: result.id, success: true, errors: [], created: result.created }, headers);
+      if ("errorCode" in result)
+        return send(
+          res,
+          result.status,
+          [{ message: result.message, errorCode: result.errorCode, fields: [] }],
+          headers,
+        );
+      return send(
+        res,
+        result.created ? 201 : 200,
+        { id: result.id, success: true, errors: [], created: result.created },
+        headers,
+      );
     }
     if (segments[0] === "composite" && segments[1] === "sobjects" && segments.length === 4 && method === "PATCH") {
       const [, , object, extField] = segments;
@@ -559,11 +616,18 @@ export class FakeSalesforceServer {
       });
       return send(res, 200, results, headers);
     }
-    if (segments[0] === "jobs" && segments[1] === "ingest") return this.bulk(method, segments.slice(2), body, res, headers);
+    if (segments[0] === "jobs" && segments[1] === "ingest")
+      return this.bulk(method, segments.slice(2), body, res, headers);
     return invalid("The requested resource does not exist", "NOT_FOUND", 404);
   }
 
-  private query(soql: string, batchSize: number, version: string, res: ServerResponse, headers: Record<string, string>): void {
+  private query(
+    soql: string,
+    batchSize: number,
+    version: string,
+    res: ServerResponse,
+    headers: Record<string, string>,
+  ): void {
     const query = parseSoql(soql);
     const table = this.table(query.object);
     for (const field of [...query.fields, ...exprFields(query.where), ...query.orderBy.map((o) => o.field)]) {
@@ -581,24 +645,39 @@ export class FakeSalesforceServer {
     }
     if (query.orderBy.length > 0) matches.sort(compareBy(query.orderBy));
     if (query.limit !== undefined) matches = matches.slice(0, query.limit);
-    const cursor: QueryCursor = { object: query.object, fields: query.fields, ids: matches.map((r) => String(r.Id)), offset: 0, batchSize };
+    const cursor: QueryCursor = {
+      object: query.object,
+      fields: query.fields,
+      ids: matches.map((r) => String(r.Id)),
+      offset: 0,
+      batchSize,
+    };
     this.page(cursor, version, res, headers);
   }
 
   private queryMore(locator: string, version: string, res: ServerResponse, headers: Record<string, string>): void {
     const cursor = this.cursors.get(locator.split("-")[0]);
-    if (!cursor) return send(res, 400, [{ message: "invalid query locator", errorCode: "INVALID_QUERY_LOCATOR" }], headers);
+    if (!cursor)
+      return send(res, 400, [{ message: "invalid query locator", errorCode: "INVALID_QUERY_LOCATOR" }], headers);
     this.page(cursor, version, res, headers, locator.split("-")[0]);
   }
 
-  private page(cursor: QueryCursor, version: string, res: ServerResponse, headers: Record<string, string>, locatorId?: string): void {
+  private page(
+    cursor: QueryCursor,
+    version: string,
+    res: ServerResponse,
+    headers: Record<string, string>,
+    locatorId?: string,
+  ): void {
     const table = this.table(cursor.object);
     const slice = cursor.ids.slice(cursor.offset, cursor.offset + cursor.batchSize);
     cursor.offset += slice.length;
     const records = slice.flatMap((id) => {
       const record = table.get(id);
       if (!record) return [];
-      const out: Record<string, unknown> = { attributes: { type: cursor.object, url: `/services/data/v${version}/sobjects/${cursor.object}/${id}` } };
+      const out: Record<string, unknown> = {
+        attributes: { type: cursor.object, url: `/services/data/v${version}/sobjects/${cursor.object}/${id}` },
+      };
       for (const field of cursor.fields) out[field] = record[field] ?? null;
       return [out];
     });
@@ -609,15 +688,39 @@ export class FakeSalesforceServer {
       this.cursors.set(id, cursor);
       nextRecordsUrl = `/services/data/v${version}/query/${id}-${cursor.offset}`;
     } else if (locatorId) this.cursors.delete(locatorId);
-    send(res, 200, { totalSize: cursor.ids.length, done, ...(nextRecordsUrl ? { nextRecordsUrl } : {}), records }, headers);
+    send(
+      res,
+      200,
+      { totalSize: cursor.ids.length, done, ...(nextRecordsUrl ? { nextRecordsUrl } : {}), records },
+      headers,
+    );
   }
 
-  private bulk(method: string, segments: string[], body: string, res: ServerResponse, headers: Record<string, string>): void {
-    const notFound = (): void => send(res, 404, [{ message: "The requested resource does not exist", errorCode: "NOT_FOUND" }], headers);
+  private bulk(
+    method: string,
+    segments: string[],
+    body: string,
+    res: ServerResponse,
+    headers: Record<string, string>,
+  ): void {
+    const notFound = (): void =>
+      send(res, 404, [{ message: "The requested resource does not exist", errorCode: "NOT_FOUND" }], headers);
     if (segments.length === 0 && method === "POST") {
-      const spec = JSON.parse(body) as { object?: string; operation?: string; externalIdFieldName?: string; contentType?: string };
-      if (!spec.object || !SCHEMA[spec.object]) return send(res, 400, [{ message: `sObject type '${spec.object}' is not supported`, errorCode: "INVALIDENTITY" }], headers);
-      if (spec.operation !== "upsert" && spec.operation !== "insert") return send(res, 400, [{ message: "unsupported operation", errorCode: "API_ERROR" }], headers);
+      const spec = JSON.parse(body) as {
+        object?: string;
+        operation?: string;
+        externalIdFieldName?: string;
+        contentType?: string;
+      };
+      if (!spec.object || !SCHEMA[spec.object])
+        return send(
+          res,
+          400,
+          [{ message: `sObject type '${spec.object}' is not supported`, errorCode: "INVALIDENTITY" }],
+          headers,
+        );
+      if (spec.operation !== "upsert" && spec.operation !== "insert")
+        return send(res, 400, [{ message: "unsupported operation", errorCode: "API_ERROR" }], headers);
       const id = `750${String(this.jobs.size + 1).padStart(15, "0")}`;
       const job: BulkJob = {
         id,
@@ -638,7 +741,8 @@ export class FakeSalesforceServer {
     const job = this.jobs.get(segments[0] ?? "");
     if (!job) return notFound();
     if (segments.length === 2 && segments[1] === "batches" && method === "PUT") {
-      if (job.state !== "Open") return send(res, 400, [{ message: "Job is not open", errorCode: "INVALIDJOBSTATE" }], headers);
+      if (job.state !== "Open")
+        return send(res, 400, [{ message: "Job is not open", errorCode: "INVALIDJOBSTATE" }], headers);
       job.csv += body;
       return send(res, 201, undefined, headers);
     }
@@ -650,7 +754,8 @@ export class FakeSalesforceServer {
       return send(res, 200, this.jobInfo(job), headers);
     }
     if (segments.length === 1 && method === "GET") {
-      if (job.state === "UploadComplete" && Date.now() >= job.completeAt) job.state = job.errorMessage ? "Failed" : "JobComplete";
+      if (job.state === "UploadComplete" && Date.now() >= job.completeAt)
+        job.state = job.errorMessage ? "Failed" : "JobComplete";
       return send(res, 200, this.jobInfo(job), headers);
     }
     if (segments.length === 1 && method === "DELETE") {
@@ -659,9 +764,18 @@ export class FakeSalesforceServer {
     }
     if (segments.length === 2 && method === "GET") {
       const csvHeaders = { ...headers };
-      if (segments[1] === "successfulResults") return send(res, 200, this.toCsv(["sf__Id", "sf__Created", ...job.header], job.successful), csvHeaders, "text/csv");
-      if (segments[1] === "failedResults") return send(res, 200, this.toCsv(["sf__Id", "sf__Error", ...job.header], job.failed), csvHeaders, "text/csv");
-      if (segments[1] === "unprocessedrecords") return send(res, 200, this.toCsv(job.header, []), csvHeaders, "text/csv");
+      if (segments[1] === "successfulResults")
+        return send(
+          res,
+          200,
+          this.toCsv(["sf__Id", "sf__Created", ...job.header], job.successful),
+          csvHeaders,
+          "text/csv",
+        );
+      if (segments[1] === "failedResults")
+        return send(res, 200, this.toCsv(["sf__Id", "sf__Error", ...job.header], job.failed), csvHeaders, "text/csv");
+      if (segments[1] === "unprocessedrecords")
+        return send(res, 200, this.toCsv(job.header, []), csvHeaders, "text/csv");
     }
     return notFound();
   }
@@ -686,16 +800,17 @@ export class FakeSalesforceServer {
       const fields: Record<string, SoqlValue> = {};
       header.forEach((column, i) => {
         const raw = row[i] ?? "";
-        if (raw === "" ) return;
+        if (raw === "") return;
         if (raw === "#N/A") fields[column] = null;
         else if (types[column] === "double") fields[column] = Number(raw);
         else if (types[column] === "boolean") fields[column] = raw === "true";
         else fields[column] = raw;
       });
       job.processed++;
-      const result = job.operation === "upsert" && job.externalIdFieldName
-        ? this.upsertByExternalId(job.object, job.externalIdFieldName, fields)
-        : this.writeRecord(job.object, undefined, fields, this.nextStamp());
+      const result =
+        job.operation === "upsert" && job.externalIdFieldName
+          ? this.upsertByExternalId(job.object, job.externalIdFieldName, fields)
+          : this.writeRecord(job.object, undefined, fields, this.nextStamp());
       if ("errorCode" in result) job.failed.push(["", `${result.errorCode}:${result.message}:--`, ...row]);
       else job.successful.push([result.id, String(result.created), ...row]);
     }

@@ -13,7 +13,12 @@ export type SoqlExpr =
   | { kind: "cmp"; field: string; op: "=" | "!=" | "<" | "<=" | ">" | ">="; value: SoqlLiteral }
   | { kind: "in"; field: string; values: SoqlLiteral[] };
 
-export type SoqlLiteral = { type: "string"; value: string } | { type: "number"; value: number } | { type: "boolean"; value: boolean } | { type: "null" } | { type: "datetime"; value: number };
+export type SoqlLiteral =
+  | { type: "string"; value: string }
+  | { type: "number"; value: number }
+  | { type: "boolean"; value: boolean }
+  | { type: "null" }
+  | { type: "datetime"; value: number };
 
 export interface SoqlQuery {
   fields: string[];
@@ -220,7 +225,10 @@ export function exprFields(expr: SoqlExpr | undefined, out: Set<string> = new Se
   return out;
 }
 
-function comparable(value: SoqlValue | undefined, literal: SoqlLiteral): [number | string | boolean | null, number | string | boolean | null] {
+function comparable(
+  value: SoqlValue | undefined,
+  literal: SoqlLiteral,
+): [number | string | boolean | null, number | string | boolean | null] {
   if (literal.type === "null") return [value ?? null, null];
   if (literal.type === "datetime") return [typeof value === "string" ? parseSoqlDate(value) : null, literal.value];
   return [value ?? null, literal.value];
@@ -252,7 +260,9 @@ export function evaluate(expr: SoqlExpr, record: Readonly<Record<string, SoqlVal
   }
 }
 
-export function compareBy(orderBy: SoqlQuery["orderBy"]): (a: Record<string, SoqlValue>, b: Record<string, SoqlValue>) => number {
+export function compareBy(
+  orderBy: SoqlQuery["orderBy"],
+): (a: Record<string, SoqlValue>, b: Record<string, SoqlValue>) => number {
   return (a, b) => {
     for (const { field, desc } of orderBy) {
       const x = a[field] ?? null;

@@ -26,7 +26,13 @@ export function alternateKey(field: string, value: string): string {
 
 function failure(key: string, error: unknown): WriteResult {
   const { status, code, message } = dynamicsErrorDetails(error);
-  return { key, ok: false, code: code || String(status || "ERROR"), message, retriable: status === 429 || status >= 500 };
+  return {
+    key,
+    ok: false,
+    code: code || String(status || "ERROR"),
+    message,
+    retriable: status === 429 || status >= 500,
+  };
 }
 
 export function createBatchUpsert(transport: DynamicsTransport) {
@@ -35,7 +41,12 @@ export function createBatchUpsert(transport: DynamicsTransport) {
       const client = transport.newClient();
       client.startBatch();
       for (const op of ops) {
-        await client.upsert({ collection, key: alternateKey(op.keyField, op.keyValue), data: { ...op.data }, ...(op.ifMatch ? { ifmatch: op.ifMatch } : {}) });
+        await client.upsert({
+          collection,
+          key: alternateKey(op.keyField, op.keyValue),
+          data: { ...op.data },
+          ...(op.ifMatch ? { ifmatch: op.ifMatch } : {}),
+        });
       }
       return client.executeBatch(atomic ? {} : { inChangeSet: false, continueOnError: true });
     });
@@ -46,19 +57,39 @@ export function createBatchUpsert(transport: DynamicsTransport) {
     for (const op of ops) {
       try {
         await transport.call(1, async () =>
-          transport.api.upsert({ collection, key: alternateKey(op.keyField, op.keyValue), data: { ...op.data }, ...(op.ifMatch ? { ifmatch: op.ifMatch } : {}) }),
+          transport.api.upsert({
+            collection,
+            key: alternateKey(op.keyField, op.keyValue),
+            data: { ...op.data },
+            ...(op.ifMatch ? { ifmatch: op.ifMatch } : {}),
+          }),
         );
         results.push({ key: op.resultKey, ok: true });
       } catch (error) {
-        if (!(error instanceof ConnectorError) || error.connectorCode === "connector_auth_failed" || error.connectorCode === "connector_rate_limited") throw error;
-        results.push({ key: op.resultKey, ok: false, code: error.vendorCode ?? error.code, message: error.message, retriable: error.retriable });
+        if (
+          !(error instanceof ConnectorError) ||
+          error.connectorCode === "connector_auth_failed" ||
+          error.connectorCode === "connector_rate_limited"
+        )
+          throw error;
+        results.push({
+          key: op.resultKey,
+          ok: false,
+          code: error.vendorCode ?? error.code,
+          message: error.message,
+          retriable: error.retriable,
+        });
       }
     }
     return results;
   }
 
-  return async function batchUpsert(collection: string, ops: readonly UpsertOp[]): Promise<{ path: "batch" | "single"; results: WriteResult[] }> {
-    if (optionString(transport.options, "writeMode") === "single") return { path: "single", results: await single(collection, ops) };
+  return async function batchUpsert(
+    collection: string,
+    ops: readonly UpsertOp[],
+  ): Promise<{ path: "batch" | "single"; results: WriteResult[] }> {
+    if (optionString(transport.options, "writeMode") === "single")
+      return { path: "single", results: await single(collection, ops) };
     const size = Math.min(1000, Math.max(1, optionNumber(transport.options, "batchSize")));
     const atomic = optionString(transport.options, "batchMode") !== "independent";
     const results: WriteResult[] = [];
@@ -73,8 +104,16 @@ export function createBatchUpsert(transport: DynamicsTransport) {
       chunk.forEach((op, i) => {
         const response = responses[i];
         if (response instanceof Error) results.push(failure(op.resultKey, response));
-        else if (i >= responses.length) results.push({ key: op.resultKey, ok: false, code: "UNPROCESSED", message: "not processed in batch", retriable: true });
-        else results.push({ key: op.resultKey, ok: true, ...(typeof response === "string" ? { crmId: response } : {}) });
+        else if (i >= responses.length)
+          results.push({
+            key: op.resultKey,
+            ok: false,
+            code: "UNPROCESSED",
+            message: "not processed in batch",
+            retriable: true,
+          });
+        else
+          results.push({ key: op.resultKey, ok: true, ...(typeof response === "string" ? { crmId: response } : {}) });
       });
     }
     return { path: "batch", results };

@@ -21,7 +21,8 @@ function primaryKey(collection: string): string {
 
 function scalar(value: unknown): FieldValue | undefined {
   if (value instanceof Date) return value.toISOString();
-  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null) return value;
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null)
+    return value;
   return undefined;
 }
 
@@ -38,19 +39,32 @@ export function parseDynamicsCursor(text: string | undefined): string | undefine
 }
 
 export function createQueryChanges(transport: DynamicsTransport) {
-  return async function* queryChanges(collection: string, fields: readonly string[], cursorText: string | undefined): AsyncIterable<ChangePage> {
+  return async function* queryChanges(
+    collection: string,
+    fields: readonly string[],
+    cursorText: string | undefined,
+  ): AsyncIterable<ChangePage> {
     const pk = primaryKey(collection);
     const select = [...new Set([pk, "modifiedon", ...fields])];
-    const request: RetrieveMultipleRequest = { collection, select, trackChanges: true, maxPageSize: optionNumber(transport.options, "pageSize") };
+    const request: RetrieveMultipleRequest = {
+      collection,
+      select,
+      trackChanges: true,
+      maxPageSize: optionNumber(transport.options, "pageSize"),
+    };
     let link = parseDynamicsCursor(cursorText);
     for (let pages = 0; pages < 1_000_000; pages++) {
       const from = link;
       let response;
       try {
-        response = await transport.call(1, async () => transport.api.retrieveMultiple<Record<string, unknown>>(request, from));
+        response = await transport.call(1, async () =>
+          transport.api.retrieveMultiple<Record<string, unknown>>(request, from),
+        );
       } catch (error) {
         if (from && error instanceof ConnectorError && error.vendorCode === EXPIRED_TOKEN) {
-          transport.logger?.warn("dynamics delta token expired; restarting a full change-tracking read", { collection });
+          transport.logger?.warn("dynamics delta token expired; restarting a full change-tracking read", {
+            collection,
+          });
           link = undefined;
           continue;
         }
@@ -70,7 +84,12 @@ export function createQueryChanges(transport: DynamicsTransport) {
           if (value !== undefined) values[name] = value;
         }
         const modified = scalar(item["modifiedon"]);
-        records.push({ object: collection, id: String(item[pk]), modifiedAt: typeof modified === "string" ? modified : now, fields: values });
+        records.push({
+          object: collection,
+          id: String(item[pk]),
+          modifiedAt: typeof modified === "string" ? modified : now,
+          fields: values,
+        });
       }
       const next = response.oDataNextLink;
       const delta = response.oDataDeltaLink;

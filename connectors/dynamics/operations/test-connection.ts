@@ -19,7 +19,10 @@ export function createTestConnection(transport: DynamicsTransport) {
             await transport.call(1, async () => transport.api.retrieveMultiple({ collection, select, top: 1 }));
             break;
           } catch (error) {
-            const missing = error instanceof ConnectorError && error.connectorCode === "connector_invalid_field" ? /property named '([^']+)'/.exec(error.message)?.[1] : undefined;
+            const missing =
+              error instanceof ConnectorError && error.connectorCode === "connector_invalid_field"
+                ? /property named '([^']+)'/.exec(error.message)?.[1]
+                : undefined;
             if (!missing) throw error;
             missingFields.push({ object: collection, field: missing });
             select = select.filter((name) => name !== missing);
@@ -29,7 +32,8 @@ export function createTestConnection(transport: DynamicsTransport) {
       }
       return { ok: missingFields.length === 0, identity: transport.api.Utility.toAbsoluteUrl(""), missingFields };
     } catch (error) {
-      if (error instanceof ConnectorError) return { ok: false, missingFields, message: `${error.code}: ${error.message}` };
+      if (error instanceof ConnectorError)
+        return { ok: false, missingFields, message: `${error.code}: ${error.message}` };
       throw error;
     }
   };

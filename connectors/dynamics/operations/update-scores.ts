@@ -14,7 +14,13 @@ export function createUpdateScores(transport: DynamicsTransport) {
     const scoreField = optionString(transport.options, "scoreField");
     return batchUpsert(
       "leads",
-      scores.map((score) => ({ resultKey: score.leadKey, keyField, keyValue: score.leadKey, data: { [scoreField]: score.score }, ifMatch: "*" as const })),
+      scores.map((score) => ({
+        resultKey: score.leadKey,
+        keyField,
+        keyValue: score.leadKey,
+        data: { [scoreField]: score.score },
+        ifMatch: "*" as const,
+      })),
     );
   };
 }

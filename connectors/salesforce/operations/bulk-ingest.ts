@@ -33,12 +33,21 @@ function rowValue(row: unknown, column: string): string {
 }
 
 export function createBulkIngest(transport: SalesforceTransport) {
-  return async function bulkIngest(object: string, externalIdField: string, records: readonly SfWriteRecord[]): Promise<WriteResult[]> {
+  return async function bulkIngest(
+    object: string,
+    externalIdField: string,
+    records: readonly SfWriteRecord[],
+  ): Promise<WriteResult[]> {
     const csv = toCsv(records);
     const interval = optionNumber(transport.options, "bulkPollIntervalMs");
     const timeout = optionNumber(transport.options, "bulkPollTimeoutMs");
     const { successful, failed } = await transport.call(BULK_JOB_CALLS, async () => {
-      const job = transport.conn.bulk2.createJob({ object, operation: "upsert", externalIdFieldName: externalIdField, lineEnding: "LF" });
+      const job = transport.conn.bulk2.createJob({
+        object,
+        operation: "upsert",
+        externalIdFieldName: externalIdField,
+        lineEnding: "LF",
+      });
       job.on("error", () => undefined);
       await job.open();
       await job.uploadData(csv);
@@ -57,7 +66,12 @@ export function createBulkIngest(transport: SalesforceTransport) {
     const byKey = new Map<string, WriteResult>();
     for (const row of successful) {
       const key = rowValue(row, externalIdField);
-      byKey.set(key, { key, ok: true, crmId: rowValue(row, "sf__Id"), created: rowValue(row, "sf__Created") === "true" });
+      byKey.set(key, {
+        key,
+        ok: true,
+        crmId: rowValue(row, "sf__Id"),
+        created: rowValue(row, "sf__Created") === "true",
+      });
     }
     for (const row of failed) {
       const key = rowValue(row, externalIdField);
@@ -67,7 +81,15 @@ export function createBulkIngest(transport: SalesforceTransport) {
     }
     return records.map((record) => {
       const key = String(record[externalIdField]);
-      return byKey.get(key) ?? { key, ok: false, code: "UNPROCESSED", message: "record not processed by the bulk job", retriable: true };
+      return (
+        byKey.get(key) ?? {
+          key,
+          ok: false,
+          code: "UNPROCESSED",
+          message: "record not processed by the bulk job",
+          retriable: true,
+        }
+      );
     });
   };
 }

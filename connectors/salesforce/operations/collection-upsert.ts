@@ -18,7 +18,8 @@ export type SfWriteRecord = Readonly<Record<string, FieldValue>>;
 function firstError(result: unknown): { code: string; message: string } {
   const errors: unknown = typeof result === "object" && result !== null ? Reflect.get(result, "errors") : undefined;
   const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
-  if (typeof first !== "object" || first === null) return { code: "UNKNOWN", message: "record failed without an error" };
+  if (typeof first !== "object" || first === null)
+    return { code: "UNKNOWN", message: "record failed without an error" };
   const code: unknown = Reflect.get(first, "statusCode") ?? Reflect.get(first, "errorCode");
   const message: unknown = Reflect.get(first, "message");
   return { code: typeof code === "string" ? code : "UNKNOWN", message: typeof message === "string" ? message : "" };
@@ -29,7 +30,12 @@ function toWriteResult(key: string, result: unknown): WriteResult {
   if (success) {
     const id: unknown = Reflect.get(result, "id");
     const created: unknown = Reflect.get(result, "created");
-    return { key, ok: true, ...(typeof id === "string" ? { crmId: id } : {}), ...(typeof created === "boolean" ? { created } : {}) };
+    return {
+      key,
+      ok: true,
+      ...(typeof id === "string" ? { crmId: id } : {}),
+      ...(typeof created === "boolean" ? { created } : {}),
+    };
   }
   const { code, message } = firstError(result);
   return { key, ok: false, code, message, retriable: RETRIABLE_RECORD_ERRORS.has(code) };
@@ -40,7 +46,11 @@ function toSfRecord(record: SfWriteRecord): SfRecord {
 }
 
 export function createCollectionUpsert(transport: SalesforceTransport) {
-  return async function collectionUpsert(object: string, externalIdField: string, records: readonly SfWriteRecord[]): Promise<WriteResult[]> {
+  return async function collectionUpsert(
+    object: string,
+    externalIdField: string,
+    records: readonly SfWriteRecord[],
+  ): Promise<WriteResult[]> {
     const results: WriteResult[] = [];
     for (let offset = 0; offset < records.length; offset += COLLECTION_LIMIT) {
       const chunk = records.slice(offset, offset + COLLECTION_LIMIT);
@@ -54,18 +64,34 @@ export function createCollectionUpsert(transport: SalesforceTransport) {
 }
 
 export function createSingleUpsert(transport: SalesforceTransport) {
-  return async function singleUpsert(object: string, externalIdField: string, records: readonly SfWriteRecord[]): Promise<WriteResult[]> {
+  return async function singleUpsert(
+    object: string,
+    externalIdField: string,
+    records: readonly SfWriteRecord[],
+  ): Promise<WriteResult[]> {
     const results: WriteResult[] = [];
     for (const record of records) {
       const key = String(record[externalIdField]);
       try {
-        const saved = await transport.call(1, async () => transport.conn.upsert(object, toSfRecord(record), externalIdField));
+        const saved = await transport.call(1, async () =>
+          transport.conn.upsert(object, toSfRecord(record), externalIdField),
+        );
         results.push(toWriteResult(key, saved));
       } catch (error) {
-        if (!(error instanceof ConnectorError) || error.connectorCode === "connector_auth_failed" || error.connectorCode === "connector_quota_exhausted") {
+        if (
+          !(error instanceof ConnectorError) ||
+          error.connectorCode === "connector_auth_failed" ||
+          error.connectorCode === "connector_quota_exhausted"
+        ) {
           throw error;
         }
-        results.push({ key, ok: false, code: error.vendorCode ?? error.code, message: error.message, retriable: error.retriable });
+        results.push({
+          key,
+          ok: false,
+          code: error.vendorCode ?? error.code,
+          message: error.message,
+          retriable: error.retriable,
+        });
       }
     }
     return results;

@@ -18,17 +18,24 @@ export function createGetDeleted(transport: SalesforceTransport) {
     let startMs = Date.parse(sinceIso);
     if (Number.isNaN(startMs) || untilMs - startMs < MIN_WINDOW_MS) return undefined;
     if (untilMs - startMs > MAX_AGE_MS) {
-      transport.logger?.warn("salesforce deletions older than the retention window are lost; run a full resync", { object, since: sinceIso });
+      transport.logger?.warn("salesforce deletions older than the retention window are lost; run a full resync", {
+        object,
+        since: sinceIso,
+      });
       startMs = untilMs - MAX_AGE_MS;
     }
-    const result = await transport.call(1, async () => transport.conn.deleted(object, new Date(startMs), new Date(untilMs)));
+    const result = await transport.call(1, async () =>
+      transport.conn.deleted(object, new Date(startMs), new Date(untilMs)),
+    );
     const deletions = result.deletedRecords.map((record) => ({
       object,
       id: record.id,
       deletedAt: new Date(Date.parse(record.deletedDate.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"))).toISOString(),
     }));
     const covered = Date.parse(result.latestDateCovered.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"));
-    const coveredUntil = new Date(Number.isNaN(covered) ? startMs : Math.max(covered, startMs)).toISOString().replace(".000Z", "Z");
+    const coveredUntil = new Date(Number.isNaN(covered) ? startMs : Math.max(covered, startMs))
+      .toISOString()
+      .replace(".000Z", "Z");
     return { deletions, coveredUntil };
   };
 }

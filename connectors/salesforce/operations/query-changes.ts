@@ -56,12 +56,18 @@ function toCrmRecord(object: string, fields: readonly string[], raw: SfRecord): 
   const values: Record<string, FieldValue> = {};
   for (const field of fields) {
     const value: unknown = raw[field];
-    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null) values[field] = value;
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null)
+      values[field] = value;
   }
   return { object, id: String(raw.Id), modifiedAt: toIso(raw.SystemModstamp), fields: values };
 }
 
-export function buildChangesQuery(object: string, fields: readonly string[], cursor: SalesforceCursor | undefined, upperMs: number): string {
+export function buildChangesQuery(
+  object: string,
+  fields: readonly string[],
+  cursor: SalesforceCursor | undefined,
+  upperMs: number,
+): string {
   const select = [...new Set(["Id", "SystemModstamp", ...fields])].join(", ");
   const upper = `SystemModstamp <= ${soqlDateTime(upperMs)}`;
   const after =
@@ -73,19 +79,32 @@ export function buildChangesQuery(object: string, fields: readonly string[], cur
 
 export function createQueryChanges(transport: SalesforceTransport) {
   const getDeleted = createGetDeleted(transport);
-  return async function* queryChanges(object: string, fields: readonly string[], cursorText: string | undefined): AsyncIterable<ChangePage> {
+  return async function* queryChanges(
+    object: string,
+    fields: readonly string[],
+    cursorText: string | undefined,
+  ): AsyncIterable<ChangePage> {
     const lagMs = optionNumber(transport.options, "safetyLagSeconds") * 1000;
     const upperMs = Math.floor((Date.now() - lagMs) / 1000) * 1000;
     let cursor: SalesforceCursor = parseCursor(cursorText) ?? { deletedSince: soqlDateTime(upperMs) };
     const batchSize = Math.min(2000, Math.max(200, optionNumber(transport.options, "queryBatchSize")));
     const headers = { "Sforce-Query-Options": `batchSize=${batchSize}` };
-    const pageOptions = { headers, autoFetch: false, maxFetch: Number.MAX_SAFE_INTEGER, scanAll: false, responseTarget: "QueryResult" as const };
+    const pageOptions = {
+      headers,
+      autoFetch: false,
+      maxFetch: Number.MAX_SAFE_INTEGER,
+      scanAll: false,
+      responseTarget: "QueryResult" as const,
+    };
     const soql = buildChangesQuery(object, fields, cursor, upperMs);
-    let page: QueryResult<SfRecord> = await transport.call(1, async () => transport.conn.query<SfRecord>(soql, pageOptions));
+    let page: QueryResult<SfRecord> = await transport.call(1, async () =>
+      transport.conn.query<SfRecord>(soql, pageOptions),
+    );
     for (let pages = 0; pages < 1_000_000; pages++) {
       const records = page.records.map((raw) => toCrmRecord(object, fields, raw));
       const last = page.records[page.records.length - 1];
-      if (last) cursor = { ...cursor, modstamp: soqlDateTime(Date.parse(toIso(last.SystemModstamp))), lastId: String(last.Id) };
+      if (last)
+        cursor = { ...cursor, modstamp: soqlDateTime(Date.parse(toIso(last.SystemModstamp))), lastId: String(last.Id) };
       if (records.length > 0) yield { records, deletions: [], cursor: JSON.stringify(cursor) };
       const next = page.nextRecordsUrl;
       if (page.done || !next) break;

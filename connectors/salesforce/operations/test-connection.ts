@@ -19,7 +19,8 @@ export function createTestConnection(transport: SalesforceTransport) {
       }
       return { ok: missingFields.length === 0, identity: transport.conn.instanceUrl, missingFields };
     } catch (error) {
-      if (error instanceof ConnectorError) return { ok: false, missingFields: [], message: `${error.code}: ${error.message}` };
+      if (error instanceof ConnectorError)
+        return { ok: false, missingFields: [], message: `${error.code}: ${error.message}` };
       throw error;
     }
   };

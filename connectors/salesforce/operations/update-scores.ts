@@ -11,6 +11,10 @@ export function createUpdateScores(transport: SalesforceTransport) {
   return async function updateScores(scores: readonly ScoreWrite[]): Promise<WriteOutcome> {
     const keyField = optionString(transport.options, "leadExternalIdField");
     const scoreField = optionString(transport.options, "scoreField");
-    return upsertRecords("Lead", keyField, scores.map((score) => ({ [keyField]: score.leadKey, [scoreField]: score.score })));
+    return upsertRecords(
+      "Lead",
+      keyField,
+      scores.map((score) => ({ [keyField]: score.leadKey, [scoreField]: score.score })),
+    );
   };
 }

@@ -10,6 +10,10 @@ export function createUpsertLeads(transport: SalesforceTransport) {
   const upsertRecords = createUpsertRecords(transport);
   return async function upsertLeads(leads: readonly LeadWrite[]): Promise<WriteOutcome> {
     const field = optionString(transport.options, "leadExternalIdField");
-    return upsertRecords("Lead", field, leads.map((lead) => ({ ...lead.fields, [field]: lead.key })));
+    return upsertRecords(
+      "Lead",
+      field,
+      leads.map((lead) => ({ ...lead.fields, [field]: lead.key })),
+    );
   };
 }

@@ -29,7 +29,9 @@ export function openSink(path: string): Database.Database {
 async function main(): Promise<void> {
   const store = new SqliteStateStore(env("STATE_DB"));
   const sink = openSink(env("SINK_DB"));
-  const insert = sink.prepare("INSERT INTO sink (id, crm_id, deliveries) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET deliveries = deliveries + 1");
+  const insert = sink.prepare(
+    "INSERT INTO sink (id, crm_id, deliveries) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET deliveries = deliveries + 1",
+  );
   const engine = new SyncEngine({
     store,
     vault: new AesGcmCredentialVault(store, { id: "k1", key: Buffer.from(env("VAULT_KEY"), "hex") }),
@@ -38,7 +40,10 @@ async function main(): Promise<void> {
         for (const activity of activities) insert.run(activity.id, activity.attributes.crmId);
       })();
     },
-    budgets: new BudgetRegistry({ salesforce: { callsPerSecond: 10_000, burst: 10_000 }, dynamics: { callsPerSecond: 10_000, burst: 10_000 } }),
+    budgets: new BudgetRegistry({
+      salesforce: { callsPerSecond: 10_000, burst: 10_000 },
+      dynamics: { callsPerSecond: 10_000, burst: 10_000 },
+    }),
     lockTtlMs: 30_000,
   });
   const direction = env("DIRECTION") === "outbound" ? "outbound" : "inbound";

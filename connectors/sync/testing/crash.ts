@@ -35,7 +35,12 @@ function startChild(env: Record<string, string>): { child: ChildProcess; exited:
   return { child, exited };
 }
 
-async function killWhen(child: ChildProcess, exited: Promise<number | null>, progress: () => number, threshold: number): Promise<number> {
+async function killWhen(
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  progress: () => number,
+  threshold: number,
+): Promise<number> {
   for (let i = 0; i < 60_000; i++) {
     const done = progress();
     if (done >= threshold) {
@@ -43,7 +48,10 @@ async function killWhen(child: ChildProcess, exited: Promise<number | null>, pro
       await exited;
       return done;
     }
-    const finished = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5))]);
+    const finished = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5)),
+    ]);
     if (finished) throw new Error(`child finished before the kill (progress ${progress()})`);
   }
   throw new Error("no progress");
@@ -55,17 +63,35 @@ export async function runCrashScenario(count: number): Promise<CrashReport> {
   const stateDb = join(dir, "state.db");
   const sinkDb = join(dir, "sink.db");
   const store = new SqliteStateStore(stateDb);
-  const h = await salesforceHarness({ store, vaultKey: key, options: { queryBatchSize: 2000 }, config: { outbound: { leads: false, activities: true, scores: false, batchSize: 5000 } } });
+  const h = await salesforceHarness({
+    store,
+    vaultKey: key,
+    options: { queryBatchSize: 2000 },
+    config: { outbound: { leads: false, activities: true, scores: false, batchSize: 5000 } },
+  });
   try {
     await h.engine.configure(h.config, h.credentials);
     store.close();
     const chunk = 10_000;
     for (let offset = 0; offset < count; offset += chunk) {
       const size = Math.min(chunk, count - offset);
-      h.fake.insert("Lead", Array.from({ length: size }, (_, i) => ({ LastName: `L${offset + i}`, Email: `l${offset + i}@example.com`, Hub_Lead_Id__c: `lead-${offset + i}` })));
+      h.fake.insert(
+        "Lead",
+        Array.from({ length: size }, (_, i) => ({
+          LastName: `L${offset + i}`,
+          Email: `l${offset + i}@example.com`,
+          Hub_Lead_Id__c: `lead-${offset + i}`,
+        })),
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const env = { STATE_DB: stateDb, SINK_DB: sinkDb, VAULT_KEY: key.toString("hex"), INSTANCE_ID: h.config.instanceId, COUNT: String(count) };
+    const env = {
+      STATE_DB: stateDb,
+      SINK_DB: sinkDb,
+      VAULT_KEY: key.toString("hex"),
+      INSTANCE_ID: h.config.instanceId,
+      COUNT: String(count),
+    };
     const sink = openSink(sinkDb);
     const sinkCount = sink.prepare<[], { n: number }>("SELECT count(*) AS n FROM sink");
 
@@ -75,9 +101,11 @@ export async function runCrashScenario(count: number): Promise<CrashReport> {
     const resumed = startChild({ ...env, DIRECTION: "inbound" });
     if ((await resumed.exited) !== 0) throw new Error("inbound resume failed");
     const inboundSeconds = (Date.now() - inboundStarted) / 1000;
-    const stats = sink.prepare<[], { records: number; activities: number; deliveries: number }>(
-      "SELECT count(DISTINCT crm_id) AS records, count(*) AS activities, sum(deliveries) AS deliveries FROM sink",
-    ).get();
+    const stats = sink
+      .prepare<[], { records: number; activities: number; deliveries: number }>(
+        "SELECT count(DISTINCT crm_id) AS records, count(*) AS activities, sum(deliveries) AS deliveries FROM sink",
+      )
+      .get();
 
     const outboundStarted = Date.now();
     const second = startChild({ ...env, DIRECTION: "outbound" });
@@ -90,7 +118,12 @@ export async function runCrashScenario(count: number): Promise<CrashReport> {
     return {
       count,
       killedAt,
-      inbound: { distinctRecords: stats?.records ?? 0, activities: stats?.activities ?? 0, redelivered: (stats?.deliveries ?? 0) - (stats?.activities ?? 0), seconds: inboundSeconds },
+      inbound: {
+        distinctRecords: stats?.records ?? 0,
+        activities: stats?.activities ?? 0,
+        redelivered: (stats?.deliveries ?? 0) - (stats?.activities ?? 0),
+        seconds: inboundSeconds,
+      },
       outbound: { tasks: h.fake.count("Task"), distinctActivityIds: ids.size, seconds: outboundSeconds },
     };
   } finally {

@@ -33,7 +33,12 @@ export interface Harness<F> {
   close(): Promise<void>;
 }
 
-function build<F extends { close(): Promise<void> }>(fake: F, base: ConnectorInstanceConfig, credentials: Credentials, options: HarnessOptions): Harness<F> {
+function build<F extends { close(): Promise<void> }>(
+  fake: F,
+  base: ConnectorInstanceConfig,
+  credentials: Credentials,
+  options: HarnessOptions,
+): Harness<F> {
   const store = options.store ?? new MemoryStateStore();
   const vault = new AesGcmCredentialVault(store, { id: "k1", key: options.vaultKey ?? randomBytes(32) });
   const emitted: CrmSyncActivity[] = [];
@@ -45,23 +50,45 @@ function build<F extends { close(): Promise<void> }>(fake: F, base: ConnectorIns
       (async (activities) => {
         for (const activity of activities) emitted.push(activity);
       }),
-    budgets: new BudgetRegistry({ salesforce: options.budget ?? { callsPerSecond: 10_000, burst: 10_000 }, dynamics: options.budget ?? { callsPerSecond: 10_000, burst: 10_000 } }),
+    budgets: new BudgetRegistry({
+      salesforce: options.budget ?? { callsPerSecond: 10_000, burst: 10_000 },
+      dynamics: options.budget ?? { callsPerSecond: 10_000, burst: 10_000 },
+    }),
     lockTtlMs: 5_000,
   });
-  const config: ConnectorInstanceConfig = { ...base, ...options.config, options: { ...base.options, ...options.options, ...options.config?.options } };
+  const config: ConnectorInstanceConfig = {
+    ...base,
+    ...options.config,
+    options: { ...base.options, ...options.options, ...options.config?.options },
+  };
   return { fake, engine, store, vault, emitted, config, credentials, close: () => fake.close() };
 }
 
-export async function salesforceHarness(options: HarnessOptions & { fake?: FakeSalesforceOptions; mode?: "jwt_bearer" | "client_credentials" | "refresh_token" } = {}): Promise<Harness<FakeSalesforceServer>> {
+export async function salesforceHarness(
+  options: HarnessOptions & {
+    fake?: FakeSalesforceOptions;
+    mode?: "jwt_bearer" | "client_credentials" | "refresh_token";
+  } = {},
+): Promise<Harness<FakeSalesforceServer>> {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const fake = await FakeSalesforceServer.start({ jwtPublicKey: publicKey, ...options.fake });
   const mode = options.mode ?? "jwt_bearer";
   const values: Record<string, string> =
     mode === "jwt_bearer"
-      ? { loginUrl: fake.url, clientId: fake.clientId, username: fake.username, privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }
+      ? {
+          loginUrl: fake.url,
+          clientId: fake.clientId,
+          username: fake.username,
+          privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+        }
       : mode === "client_credentials"
         ? { loginUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret }
-        : { loginUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret, refreshToken: fake.refreshToken };
+        : {
+            loginUrl: fake.url,
+            clientId: fake.clientId,
+            clientSecret: fake.clientSecret,
+            refreshToken: fake.refreshToken,
+          };
   const base: ConnectorInstanceConfig = {
     instanceId: "sf-1",
     tenantId: "tenant-a",
@@ -76,8 +103,20 @@ export async function salesforceHarness(options: HarnessOptions & { fake?: FakeS
       { object: "Lead", crmField: "Company", leadField: "company", type: "string", direction: "both" },
       { object: "Lead", crmField: "Hub_Score__c", leadField: "crmScore", type: "number", direction: "inbound" },
       { object: "Contact", crmField: "Email", leadField: "email", type: "string", direction: "inbound" },
-      { object: "CampaignMember", crmField: "Status", leadField: "campaignStatus", type: "string", direction: "inbound" },
-      { object: "Opportunity", crmField: "Amount", leadField: "opportunityAmount", type: "number", direction: "inbound" },
+      {
+        object: "CampaignMember",
+        crmField: "Status",
+        leadField: "campaignStatus",
+        type: "string",
+        direction: "inbound",
+      },
+      {
+        object: "Opportunity",
+        crmField: "Amount",
+        leadField: "opportunityAmount",
+        type: "number",
+        direction: "inbound",
+      },
     ],
     inbound: { objects: ["Lead"], leadIdFields: { Lead: "Hub_Lead_Id__c", CampaignMember: "LeadId" } },
     outbound: { leads: true, activities: true, scores: true, batchSize: 5000 },
@@ -85,7 +124,9 @@ export async function salesforceHarness(options: HarnessOptions & { fake?: FakeS
   return build(fake, base, { mode, values }, options);
 }
 
-export async function dynamicsHarness(options: HarnessOptions & { fake?: FakeDynamicsOptions } = {}): Promise<Harness<FakeDynamicsServer>> {
+export async function dynamicsHarness(
+  options: HarnessOptions & { fake?: FakeDynamicsOptions } = {},
+): Promise<Harness<FakeDynamicsServer>> {
   const fake = await FakeDynamicsServer.start(options.fake);
   const base: ConnectorInstanceConfig = {
     instanceId: "dyn-1",
@@ -106,7 +147,13 @@ export async function dynamicsHarness(options: HarnessOptions & { fake?: FakeDyn
   };
   const credentials: Credentials = {
     mode: "client_credentials",
-    values: { environmentUrl: fake.url, authorityUrl: fake.url, tenantId: fake.tenantId, clientId: fake.clientId, clientSecret: fake.clientSecret },
+    values: {
+      environmentUrl: fake.url,
+      authorityUrl: fake.url,
+      tenantId: fake.tenantId,
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+    },
   };
   return build(fake, base, credentials, options);
 }
@@ -134,7 +181,11 @@ export function activityStream(count: number, tenantId: string, prefix = "act"):
 }
 
 /** An outbound item without its position (distributes over the union). */
-export type OutboundPayload = OutboundItem extends infer T ? (T extends OutboundItem ? Omit<T, "position"> : never) : never;
+export type OutboundPayload = OutboundItem extends infer T
+  ? T extends OutboundItem
+    ? Omit<T, "position">
+    : never
+  : never;
 
 /** An outbound stream from a fixed list (position = index). */
 export function listStream(items: readonly OutboundPayload[]): OutboundSource {
