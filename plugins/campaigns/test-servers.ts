@@ -26,6 +26,8 @@ export async function startSmtpSink(): Promise<{ port: number; mails: ReceivedMa
       });
     },
   });
+  // A client killed mid-session resets its connection; that is expected here.
+  server.on("error", () => undefined);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.server.address() as AddressInfo).port;
   return { port, mails, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
