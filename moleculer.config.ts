@@ -1,6 +1,7 @@
 import { defineHub } from "./core/runtime";
 import { restIngestionPlugin } from "./plugins/ingestion/plugin";
 import { leadProfilesPlugin } from "./plugins/lead-profiles/plugin";
+import { monitoringPlugin } from "./monitoring/plugin";
 import { webEnrichmentPlugin } from "./plugins/web-enrichment/plugin";
 import { campaignsPlugin } from "./plugins/campaigns/plugin";
 
@@ -9,6 +10,6 @@ import { campaignsPlugin } from "./plugins/campaigns/plugin";
  * of the profile defaults (`HUB_PROFILE`, then `HUB_*` variables, override these in turn).
  */
 export default defineHub({
-  plugins: [restIngestionPlugin, leadProfilesPlugin, webEnrichmentPlugin, campaignsPlugin],
+  plugins: [restIngestionPlugin, leadProfilesPlugin, webEnrichmentPlugin, campaignsPlugin, monitoringPlugin],
   config: {},
 });

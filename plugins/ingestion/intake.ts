@@ -17,6 +17,7 @@ import type { HubServices } from "../../core/plugins/contract";
 import type { Principal } from "../../core/tenancy/directory";
 import { QuotaBuckets } from "../../core/tenancy/quota";
 import { TENANCY_EVENTS } from "../../core/tenancy/service";
+import { businessSla } from "../../monitoring/sla/business";
 import { parseActivityQuery } from "./query";
 
 type HttpParams = { body?: unknown; query?: Record<string, unknown>; params?: Record<string, string> };
@@ -47,6 +48,11 @@ export interface Submission {
 
 const TYPE_CACHE_MS = 10_000;
 
+function typeOfRaw(raw: unknown): string {
+  const type = typeof raw === "object" && raw !== null ? (raw as { type?: unknown }).type : undefined;
+  return typeof type === "string" ? type : "_invalid";
+}
+
 /**
  * The intake: quota → validate → assign ids (honouring client ids and Idempotency-Key) → enrich
  * → persist to queue and store in parallel. It answers only once both hold every accepted
@@ -56,6 +62,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
   const quotas = new QuotaBuckets();
   const typeCache = new Map<string, { expires: number; types: Map<string, ActivityTypeDefinition> }>();
   const topic = hub.config.topics.activities;
+  const sla = businessSla(hub.broker);
 
   async function tenantTypes(ctx: Context, tenantId: string): Promise<Map<string, ActivityTypeDefinition>> {
     const cached = typeCache.get(tenantId);
@@ -90,6 +97,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       throw new PayloadTooLargeError(`A batch holds at most ${options.maxBatch} activities`, "batch_too_large");
     }
     const wait = quotas.take(principal.tenantId, principal.quota, items.length);
+    if (wait > 0) sla.throttledItems(principal.tenantId, items.length);
     if (wait > 0) throw new RateLimitedError(`Tenant quota of ${principal.quota.rate} activities/s exceeded`, wait);
 
     const custom = await tenantTypes(ctx, principal.tenantId);
@@ -103,6 +111,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       if (result.ok) valid.push({ index, input: result.value });
       else errors.push({ index, errors: result.errors });
     });
+    if (errors.length > 0) sla.rejectedItems(principal.tenantId, errors.map((e) => typeOfRaw(items[e.index])));
     if (valid.length === 0 || (errors.length > 0 && !submission.partial)) {
       throw new ValidationError(
         errors.length === 1 && items.length === 1
@@ -167,6 +176,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       );
       const ids: Array<string | null> = items.map(() => null);
       valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));
+      sla.stored(principal.tenantId, activities.map((a) => a.type), now);
       return { accepted: valid.length, rejected: errors.length, ids, errors };
     } catch (error) {
       if (error instanceof HubError && error.status < 500) throw error;
