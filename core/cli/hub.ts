@@ -4,6 +4,7 @@ import { loadHubConfig } from "../config/load";
 import { ConfigError, HubError } from "../errors";
 import { TenantDirectory } from "../tenancy/directory";
 import { SCOPES, type Scope } from "../tenancy/keys";
+import { scaffoldConsumerPlugin } from "../../sdk/scaffold";
 
 const USAGE = `usage: npm run hub -- <command>
 
@@ -14,6 +15,7 @@ const USAGE = `usage: npm run hub -- <command>
   key list <tenantId>
   key revoke <tenantId> <keyId>
   audit [<tenantId>]                             administrative actions, newest first
+  plugin new <name>                              scaffold a consumer plugin in plugins/<name>/ (SDK)
 
 The commands work on the data directory of the configured profile (HUB_DATA_DIR).`;
 
@@ -41,6 +43,10 @@ function run(argv: string[]): number {
   if (!group || group === "help" || group === "--help") {
     process.stdout.write(`${USAGE}\n`);
     return group ? 0 : 64;
+  }
+  if (group === "plugin" && command === "new") {
+    print({ created: scaffoldConsumerPlugin(rest[0] ?? "") });
+    return 0;
   }
   const config = loadHubConfig(hubDefinition.config);
   const directory = new TenantDirectory(resolve(config.dataDir), config.quota);
