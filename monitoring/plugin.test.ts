@@ -32,7 +32,7 @@ describe("monitoring plugin in a hub", () => {
     assert.equal((await hub.request("GET", "/api/v1/monitoring/alerts", undefined)).status, 401);
     assert.equal((await hub.request("GET", "/api/v1/monitoring/alerts", tenant.apiKey)).status, 401);
     assert.equal((await hub.request("GET", "/api/v1/monitoring/alerts", TEST_ADMIN_TOKEN)).status, 200);
-    assert.equal((await hub.request("GET", "/console/")).status, 200);
+    assert.equal((await hub.request("GET", "/console/", undefined)).status, 200);
   });
 
   it("publishes business metrics per tenant and type, and Moleculer's own metrics, to the sink", async () => {
