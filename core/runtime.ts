@@ -89,7 +89,10 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
     middlewares: [scopesMiddleware],
     // Moleculer's metric registry is the one path every metric takes; it is on only when a
     // monitoring plugin is loaded, which adds its own reporter and collectors.
-    metrics: { enabled: definition.plugins.some((p) => p.manifest.kind === "monitoring"), collectProcessMetrics: false },
+    metrics: {
+      enabled: definition.plugins.some((p) => p.manifest.kind === "monitoring"),
+      collectProcessMetrics: false,
+    },
     ...definition.broker,
   });
 

@@ -60,15 +60,25 @@ function encode(time: number, random: Uint8Array): string {
   return out;
 }
 
-/** A new monotonic activity id for the current time (or `time`, in ms). */
-export function newActivityId(time: number = Date.now()): string {
-  if (time <= lastTime) {
+/**
+ * A new activity id for now, or for `time` (ms). Ids for the current clock are monotonic within
+ * the process (a clock step backwards keeps the last time); an explicit older `time` gets a
+ * fresh random part.
+ */
+export function newActivityId(time?: number): string {
+  const now = time ?? Date.now();
+  if (now === lastTime || (time === undefined && now < lastTime)) {
     increment(lastRandom);
     return encode(lastTime, lastRandom);
   }
-  lastTime = time;
+  if (now < lastTime) {
+    const random = new Uint8Array(10);
+    nextRandom(random);
+    return encode(now, random);
+  }
+  lastTime = now;
   nextRandom(lastRandom);
-  return encode(time, lastRandom);
+  return encode(now, lastRandom);
 }
 
 export function isActivityId(value: string): boolean {
@@ -80,4 +90,9 @@ export function activityIdTime(id: string): number {
   let t = 0;
   for (let i = 0; i < 10; i++) t = t * 32 + ALPHABET.indexOf(id[i]!);
   return t;
+}
+
+/** The smallest id of millisecond `time`: ids of activities received at or after `time` sort at or above it. */
+export function activityIdFloor(time: number): string {
+  return encode(Math.max(0, Math.floor(time)), new Uint8Array(10));
 }

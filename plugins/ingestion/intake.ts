@@ -1,6 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { newActivityId } from "../../core/activity/ids";
 import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, partitionKeyOf, type Activity } from "../../core/activity/model";
+import { activityJson } from "../../core/activity/serialize";
 import { builtInType, type ActivityTypeDefinition } from "../../core/activity/types";
 import { validateActivityInput, type ValidActivityInput } from "../../core/activity/validate";
 import {
@@ -111,7 +112,11 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       if (result.ok) valid.push({ index, input: result.value });
       else errors.push({ index, errors: result.errors });
     });
-    if (errors.length > 0) sla.rejectedItems(principal.tenantId, errors.map((e) => typeOfRaw(items[e.index])));
+    if (errors.length > 0)
+      sla.rejectedItems(
+        principal.tenantId,
+        errors.map((e) => typeOfRaw(items[e.index])),
+      );
     if (valid.length === 0 || (errors.length > 0 && !submission.partial)) {
       throw new ValidationError(
         errors.length === 1 && items.length === 1
@@ -166,7 +171,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
             topic,
             toPersist.map((a) => ({
               key: partitionKeyOf(a),
-              value: JSON.stringify(a),
+              value: activityJson(a),
               headers: { tenant: a.tenantId, type: a.type, schema: String(a.schemaVersion) },
             })),
           ),
@@ -176,7 +181,11 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       );
       const ids: Array<string | null> = items.map(() => null);
       valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));
-      sla.stored(principal.tenantId, activities.map((a) => a.type), now);
+      sla.stored(
+        principal.tenantId,
+        activities.map((a) => a.type),
+        now,
+      );
       return { accepted: valid.length, rejected: errors.length, ids, errors };
     } catch (error) {
       if (error instanceof HubError && error.status < 500) throw error;

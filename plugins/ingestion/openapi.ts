@@ -71,7 +71,8 @@ export const openApiDocument = {
         },
       },
       get: {
-        summary: "A tenant's activities, newest occurredAt first",
+        summary: "A tenant's activities by arrival, newest receivedAt first",
+        description: "since/until bound receivedAt here (arrival), so incremental exports never miss a late activity.",
         security: [{ bearer: ["read"] }],
         parameters: pageParams,
         responses: { "200": page, "400": error, "401": error, "403": error },

@@ -24,6 +24,8 @@ export class LeadProfiles {
 
   constructor(dataDir: string) {
     this.db = openSqlite(join(dataDir, "lead-profiles.db"));
+    // Derived state: survives a process crash (WAL); after a power loss the queue redelivers.
+    this.db.pragma("synchronous = NORMAL");
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS profiles (
         tenant_id TEXT NOT NULL, lead_key TEXT NOT NULL, activity_count INTEGER NOT NULL,
@@ -45,25 +47,40 @@ export class LeadProfiles {
          last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at`,
     );
     this.applyBatch = this.db.transaction((activities: Activity[]) => {
-      let applied = 0;
-      const now = new Date().toISOString();
+      // Fold the batch per lead first: one read and one write per lead, not per activity.
+      const perLead = new Map<string, { tenantId: string; key: string; items: Activity[] }>();
       for (const a of activities) {
         if (mark.run(a.tenantId, a.id).changes === 0) continue;
-        applied++;
         const key = leadKeyOf(a);
-        const row = read.get(a.tenantId, key) as ProfileRow | undefined;
+        const slot = `${a.tenantId}\u0000${key}`;
+        const entry = perLead.get(slot);
+        if (entry) entry.items.push(a);
+        else perLead.set(slot, { tenantId: a.tenantId, key, items: [a] });
+      }
+      const now = new Date().toISOString();
+      let applied = 0;
+      for (const { tenantId, key, items } of perLead.values()) {
+        const row = read.get(tenantId, key) as ProfileRow | undefined;
         const counts = row ? (JSON.parse(row.counts_by_type) as Record<string, number>) : {};
-        counts[a.type] = (counts[a.type] ?? 0) + 1;
-        const newer = !row || a.occurredAt > row.last_at || (a.occurredAt === row.last_at && a.id > row.last_id);
+        let first = row?.first_at;
+        let last = row ? { at: row.last_at, id: row.last_id, type: row.last_type } : undefined;
+        for (const a of items) {
+          counts[a.type] = (counts[a.type] ?? 0) + 1;
+          if (first === undefined || a.occurredAt < first) first = a.occurredAt;
+          if (!last || a.occurredAt > last.at || (a.occurredAt === last.at && a.id > last.id)) {
+            last = { at: a.occurredAt, id: a.id, type: a.type };
+          }
+        }
+        applied += items.length;
         write.run({
-          tenant_id: a.tenantId,
+          tenant_id: tenantId,
           lead_key: key,
-          activity_count: (row?.activity_count ?? 0) + 1,
+          activity_count: (row?.activity_count ?? 0) + items.length,
           counts_by_type: JSON.stringify(counts),
-          first_at: row && row.first_at < a.occurredAt ? row.first_at : a.occurredAt,
-          last_at: newer ? a.occurredAt : row.last_at,
-          last_id: newer ? a.id : row.last_id,
-          last_type: newer ? a.type : row.last_type,
+          first_at: first!,
+          last_at: last!.at,
+          last_id: last!.id,
+          last_type: last!.type,
           updated_at: now,
         });
       }

@@ -131,22 +131,34 @@ export function storeContractSuite(
       assert.equal(both.nextPageToken, undefined);
     });
 
-    it("lists a tenant's activities by time and type, with paging", async () => {
+    it("lists a tenant's activities by arrival and type, with paging", async () => {
       const t = `t-${randomUUID().slice(0, 8)}`;
-      const items = Array.from({ length: 25 }, (_, i) =>
-        activity(t, `lead-${i % 5}`, i % 5 === 0 ? "fill_out_form" : "visit_web_page", base + i * 1000),
-      );
-      await store.put(items);
+      const arrival = Date.now() - 60_000;
+      const items = Array.from({ length: 25 }, (_, i) => {
+        const received = arrival + i * 1000;
+        return activity(t, `lead-${i % 5}`, i % 5 === 0 ? "fill_out_form" : "visit_web_page", base - i * 1000, {
+          id: newActivityId(received),
+          receivedAt: new Date(received).toISOString(),
+        });
+      });
+      await store.put(items.slice(10));
+      await store.put(items.slice(0, 10));
       const forms = await store.list(t, { limit: 100, types: ["fill_out_form"] });
       assert.equal(forms.items.length, 5);
       const first = await store.list(t, { limit: 10 });
-      assert.equal(first.items.length, 10);
-      assert.equal(Date.parse(first.items[0]!.occurredAt), base + 24_000);
+      assert.deepEqual(
+        first.items.map((a) => a.id),
+        items.slice(15).reverse().map((a) => a.id),
+        "newest arrival first",
+      );
       const rest = await store.list(t, { limit: 100, pageToken: first.nextPageToken! });
       assert.equal(rest.items.length, 15);
       assert.equal(rest.nextPageToken, undefined);
-      const windowed = await store.list(t, { limit: 100, since: base + 10_000, until: base + 20_000 });
-      assert.equal(windowed.items.length, 10);
+      const windowed = await store.list(t, { limit: 100, since: arrival + 10_000, until: arrival + 20_000 });
+      assert.deepEqual(
+        windowed.items.map((a) => a.id),
+        items.slice(10, 20).reverse().map((a) => a.id),
+      );
     });
 
     it("keeps anonymous visitors' history under anon:<id>", async () => {

@@ -9,9 +9,9 @@ import type { HealthStatus } from "../../core/health";
 export interface ActivityQuery {
   /** Only these activity types (any when absent or empty). */
   types?: string[];
-  /** Inclusive lower bound on `occurredAt` (epoch ms). */
+  /** Inclusive lower bound on `occurredAt` (lead history) or `receivedAt` (tenant list), epoch ms. */
   since?: number;
-  /** Exclusive upper bound on `occurredAt` (epoch ms). */
+  /** Exclusive upper bound, as `since`. */
   until?: number;
   /** Page size, 1-1000. */
   limit: number;
@@ -46,7 +46,11 @@ export interface ActivityStore {
   get(tenantId: string, id: string): Promise<Activity | undefined>;
   /** A lead's (or anonymous visitor's, `anon:<id>`) activities, newest `occurredAt` first. */
   leadHistory(tenantId: string, leadKey: string, query: ActivityQuery): Promise<ActivityPage>;
-  /** A tenant's activities, newest `occurredAt` first. */
+  /**
+   * A tenant's activities by arrival, newest `receivedAt` first; `since`/`until` bound
+   * `receivedAt` here. Arrival order suits incremental exports: a late activity with an old
+   * `occurredAt` is still found by the next window.
+   */
   list(tenantId: string, query: ActivityQuery): Promise<ActivityPage>;
   /** Which of these ids are stored for the tenant (for the reconciler). */
   existing(tenantId: string, ids: string[]): Promise<Set<string>>;

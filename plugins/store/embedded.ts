@@ -1,10 +1,12 @@
 import { join } from "node:path";
 import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
+import { activityIdFloor } from "../../core/activity/ids";
+import { activityJson } from "../../core/activity/serialize";
 import type { HealthStatus } from "../../core/health";
 import { GroupCommit, openSqlite, type SqliteDatabase } from "../../core/sqlite";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
-import { decodeCursor, encodeCursor } from "./page-token";
+import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
 
 export interface EmbeddedStoreOptions {
   /** Folder of `store.db`. */
@@ -12,9 +14,10 @@ export interface EmbeddedStoreOptions {
 }
 
 /**
- * The default system of record: SQLite on local disk. Two covering orders serve the access
- * patterns: (tenant, lead, occurredAt, id) for a lead's history and (tenant, occurredAt, id) for
- * tenant-wide reads; the primary key (tenant, id) serves reads by id. Writes are group-committed.
+ * The default system of record: SQLite on local disk. The table is clustered by (tenant, id):
+ * ids are time-sortable by arrival, so that one order serves both reads by id and tenant-wide
+ * reads by arrival time; one index (tenant, lead, occurredAt, id) serves a lead's history.
+ * Two B-tree writes per activity, group-committed with one fsync per commit.
  */
 export class EmbeddedStore implements ActivityStore {
   readonly type = "embedded";
@@ -31,9 +34,8 @@ export class EmbeddedStore implements ActivityStore {
         tenant_id TEXT NOT NULL, id TEXT NOT NULL, lead_key TEXT NOT NULL, type TEXT NOT NULL,
         occurred_at INTEGER NOT NULL, body TEXT NOT NULL,
         PRIMARY KEY (tenant_id, id)
-      );
+      ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS activities_by_lead ON activities (tenant_id, lead_key, occurred_at, id);
-      CREATE INDEX IF NOT EXISTS activities_by_time ON activities (tenant_id, occurred_at, id);
       CREATE TABLE IF NOT EXISTS client_ids (
         tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, id TEXT NOT NULL,
         PRIMARY KEY (tenant_id, client_id)
@@ -44,7 +46,7 @@ export class EmbeddedStore implements ActivityStore {
     );
     this.commit = new GroupCommit<Activity>(db, (items) => {
       for (const a of items) {
-        insert.run(a.tenantId, a.id, leadKeyOf(a), a.type, Date.parse(a.occurredAt), JSON.stringify(a));
+        insert.run(a.tenantId, a.id, leadKeyOf(a), a.type, Date.parse(a.occurredAt), activityJson(a));
       }
     });
     this.db = db;
@@ -82,11 +84,44 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   async leadHistory(tenantId: string, leadKey: string, query: ActivityQuery): Promise<ActivityPage> {
-    return this.page("tenant_id = ? AND lead_key = ?", [tenantId, leadKey], query);
+    const clauses = ["tenant_id = ?", "lead_key = ?"];
+    const args: Array<string | number> = [tenantId, leadKey];
+    if (query.since !== undefined) {
+      clauses.push("occurred_at >= ?");
+      args.push(query.since);
+    }
+    if (query.until !== undefined) {
+      clauses.push("occurred_at < ?");
+      args.push(query.until);
+    }
+    if (query.pageToken !== undefined) {
+      const cursor = decodeCursor(query.pageToken);
+      clauses.push("(occurred_at < ? OR (occurred_at = ? AND id < ?))");
+      args.push(cursor.occurredAt, cursor.occurredAt, cursor.id);
+    }
+    return this.page(clauses, args, query, "occurred_at DESC, id DESC", (last) => ({
+      occurredAt: Date.parse(last.occurredAt),
+      id: last.id,
+    }));
   }
 
   async list(tenantId: string, query: ActivityQuery): Promise<ActivityPage> {
-    return this.page("tenant_id = ?", [tenantId], query);
+    const clauses = ["tenant_id = ?"];
+    const args: Array<string | number> = [tenantId];
+    // Ids are time-sortable by arrival, so a receivedAt window is a primary-key range.
+    if (query.since !== undefined) {
+      clauses.push("id >= ?");
+      args.push(activityIdFloor(query.since));
+    }
+    if (query.until !== undefined) {
+      clauses.push("id < ?");
+      args.push(activityIdFloor(query.until));
+    }
+    if (query.pageToken !== undefined) {
+      clauses.push("id < ?");
+      args.push(decodeCursor(query.pageToken).id);
+    }
+    return this.page(clauses, args, query, "id DESC", (last) => ({ occurredAt: 0, id: last.id }));
   }
 
   async existing(tenantId: string, ids: string[]): Promise<Set<string>> {
@@ -99,37 +134,26 @@ export class EmbeddedStore implements ActivityStore {
     return { ok: true, status: "up" };
   }
 
-  private page(where: string, params: Array<string | number>, query: ActivityQuery): Promise<ActivityPage> {
-    const clauses = [where];
-    const args: Array<string | number> = [...params];
-    if (query.since !== undefined) {
-      clauses.push("occurred_at >= ?");
-      args.push(query.since);
-    }
-    if (query.until !== undefined) {
-      clauses.push("occurred_at < ?");
-      args.push(query.until);
-    }
+  private page(
+    clauses: string[],
+    args: Array<string | number>,
+    query: ActivityQuery,
+    order: string,
+    cursorOf: (last: Activity) => Cursor,
+  ): Promise<ActivityPage> {
     if (query.types !== undefined && query.types.length > 0) {
       clauses.push(`type IN (${query.types.map(() => "?").join(", ")})`);
       args.push(...query.types);
     }
-    if (query.pageToken !== undefined) {
-      const cursor = decodeCursor(query.pageToken);
-      clauses.push("(occurred_at < ? OR (occurred_at = ? AND id < ?))");
-      args.push(cursor.occurredAt, cursor.occurredAt, cursor.id);
-    }
     args.push(query.limit + 1);
     const bodies = this.open()
-      .prepare(`SELECT body FROM activities WHERE ${clauses.join(" AND ")} ORDER BY occurred_at DESC, id DESC LIMIT ?`)
+      .prepare(`SELECT body FROM activities WHERE ${clauses.join(" AND ")} ORDER BY ${order} LIMIT ?`)
       .pluck()
       .all(...args) as string[];
     const items = bodies.slice(0, query.limit).map((body) => JSON.parse(body) as Activity);
     const last = items[items.length - 1];
     return Promise.resolve(
-      bodies.length > query.limit && last !== undefined
-        ? { items, nextPageToken: encodeCursor({ occurredAt: Date.parse(last.occurredAt), id: last.id }) }
-        : { items },
+      bodies.length > query.limit && last !== undefined ? { items, nextPageToken: encodeCursor(cursorOf(last)) } : { items },
     );
   }
 

@@ -1,0 +1,119 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { percentile, runLoad, type LoadResult } from "./lib/load";
+import { startProcess, stopProcess } from "./lib/processes";
+
+/**
+ * `npm run bench:ingest`: the hub on the embedded profile (every 202 durable: fsync in queue and
+ * store) against a bare Node HTTP server that only parses the same JSON, in the same run, with
+ * the same load generator. Prints activities/s, p50/p99 and the hub/baseline ratio.
+ */
+const seconds = Number(process.env.BENCH_SECONDS ?? 15);
+const HUB_PORT = 8871;
+const BARE_PORT = 8872;
+
+function activity(i: number): Record<string, unknown> {
+  return {
+    leadId: `lead-${i % 5000}`,
+    type: "visit_web_page",
+    occurredAt: new Date().toISOString(),
+    attributes: {
+      url: `https://www.example.com/products/item-${i % 300}?utm_source=newsletter&utm_campaign=fall`,
+      title: "Product page",
+      referrer: "https://www.google.com/",
+      userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+      ip: "203.0.113.7",
+    },
+  };
+}
+
+let seq = 0;
+const batchBody = (size: number) => () => JSON.stringify(Array.from({ length: size }, () => activity(seq++)));
+const singleBody = () => JSON.stringify(activity(seq++));
+
+function report(name: string, r: LoadResult, perRequest: number): { rate: number; p50: number; p99: number } {
+  const rate = ((r.requests - r.errors) * perRequest) / r.seconds;
+  const p50 = percentile(r.latenciesMs, 50);
+  const p99 = percentile(r.latenciesMs, 99);
+  console.log(
+    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} activities/s  ${(r.requests / r.seconds).toFixed(0).padStart(6)} req/s  p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  errors ${r.errors} ${JSON.stringify(r.statuses)}`,
+  );
+  return { rate, p50, p99 };
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), "hub-bench-"));
+  const env = {
+    HUB_DATA_DIR: dataDir,
+    HUB_PORT: String(HUB_PORT),
+    HUB_LOG_LEVEL: "warn",
+    HUB_QUOTA_RATE: "10000000",
+    HUB_QUOTA_BURST: "10000000",
+  };
+  const created = JSON.parse(
+    execFileSync(process.execPath, ["--import", "tsx", "core/cli/hub.ts", "tenant", "create", "bench"], {
+      env: { ...process.env, ...env },
+    }).toString(),
+  ) as { apiKey: string };
+  const headers = { authorization: `Bearer ${created.apiKey}` };
+  console.log(
+    `bench:ingest — ${seconds} s per scenario, loopback, ${process.env.BENCH_NOTE ?? "2-core machine, generator in the same machine"}`,
+  );
+
+  const scenarios = [
+    { name: "batches of 500", body: batchBody(500), perRequest: 500, concurrency: 4 },
+    { name: "single activity", body: singleBody, perRequest: 1, concurrency: 64 },
+  ];
+  const results: Record<string, { hub?: ReturnType<typeof report>; bare?: ReturnType<typeof report> }> = {};
+
+  const bare = await startProcess(
+    ["bench/lib/bare-server.ts"],
+    { PORT: String(BARE_PORT) },
+    `http://127.0.0.1:${BARE_PORT}/`,
+  );
+  for (const s of scenarios) {
+    const r = await runLoad({
+      url: `http://127.0.0.1:${BARE_PORT}/`,
+      headers,
+      body: s.body,
+      concurrency: s.concurrency,
+      seconds,
+    });
+    (results[s.name] ??= {}).bare = report(`baseline (bare HTTP), ${s.name}`, r, s.perRequest);
+  }
+  await stopProcess(bare);
+
+  const hub = await startProcess(["core/main.ts"], env, `http://127.0.0.1:${HUB_PORT}/health/ready`);
+  for (const s of scenarios) {
+    // A short warm-up so JIT and SQLite caches are hot, then the measured run.
+    await runLoad({
+      url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,
+      headers,
+      body: s.body,
+      concurrency: s.concurrency,
+      seconds: 2,
+    });
+    const r = await runLoad({
+      url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,
+      headers,
+      body: s.body,
+      concurrency: s.concurrency,
+      seconds,
+    });
+    (results[s.name] ??= {}).hub = report(`hub (embedded, durable), ${s.name}`, r, s.perRequest);
+  }
+  await stopProcess(hub);
+  rmSync(dataDir, { recursive: true, force: true });
+
+  console.log("");
+  for (const [name, r] of Object.entries(results)) {
+    if (r.hub && r.bare) console.log(`ratio hub/baseline, ${name}: ${(r.hub.rate / r.bare.rate).toFixed(3)}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

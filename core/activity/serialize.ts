@@ -1,0 +1,17 @@
+import type { Activity } from "./model";
+
+const cache = new WeakMap<Activity, string>();
+
+/**
+ * The JSON form of an activity (schema version in the body), as queued and stored. Memoised per
+ * object: the intake serialises each activity once even though the queue and the store both
+ * need the text. Activities must not be mutated after they are first serialised.
+ */
+export function activityJson(activity: Activity): string {
+  let json = cache.get(activity);
+  if (json === undefined) {
+    json = JSON.stringify(activity);
+    cache.set(activity, json);
+  }
+  return json;
+}
