@@ -12,6 +12,7 @@ import { scopesMiddleware } from "./middleware/scopes";
 import type { HubExtensions, HubPlugin, HubServices } from "./plugins/contract";
 import { TenantDirectory } from "./tenancy/directory";
 import { tenancyService } from "./tenancy/service";
+import { reconcilerService } from "./reconciler/service";
 
 /** What `moleculer.config.ts` exports: the plugins, hub overrides and extra broker options. */
 export interface HubDefinition {
@@ -120,6 +121,7 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
   if (config.roles.includes("control")) {
     directory = new TenantDirectory(dataDir, config.quota);
     broker.createService(tenancyService(directory));
+    broker.createService(reconcilerService(services, directory));
   }
 
   const errors: FieldError[] = [];

@@ -1,4 +1,4 @@
-import type { Activity } from "./model";
+import { partitionKeyOf, type Activity } from "./model";
 
 const cache = new WeakMap<Activity, string>();
 
@@ -14,4 +14,13 @@ export function activityJson(activity: Activity): string {
     cache.set(activity, json);
   }
   return json;
+}
+
+/** The queue record of an activity: keyed by tenant and lead (order per lead), with routing headers. */
+export function activityRecord(activity: Activity): { key: string; value: string; headers: Record<string, string> } {
+  return {
+    key: partitionKeyOf(activity),
+    value: activityJson(activity),
+    headers: { tenant: activity.tenantId, type: activity.type, schema: String(activity.schemaVersion) },
+  };
 }

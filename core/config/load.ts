@@ -1,8 +1,9 @@
 import { ConfigError, type FieldError } from "../errors";
 import { hubConfigSchema, PROFILES, profileDefaults, type HubConfig, type Profile } from "./schema";
 
-export type HubConfigOverrides = Partial<Omit<HubConfig, "http" | "topics" | "quota">> & {
+export type HubConfigOverrides = Partial<Omit<HubConfig, "http" | "topics" | "quota" | "reconciler">> & {
   http?: Partial<HubConfig["http"]>;
+  reconciler?: Partial<HubConfig["reconciler"]>;
   topics?: Partial<HubConfig["topics"]>;
   quota?: Partial<HubConfig["quota"]>;
 };
@@ -26,6 +27,7 @@ export function envOverrides(env: Env): { overrides: HubConfigOverrides; errors:
   const o: HubConfigOverrides = {};
   const http: Partial<Record<keyof HubConfig["http"], unknown>> = {};
   const quota: Partial<Record<keyof HubConfig["quota"], unknown>> = {};
+  const reconciler: Partial<Record<keyof HubConfig["reconciler"], unknown>> = {};
   const errors: FieldError[] = [];
   const known = new Set<string>();
   const read = (name: string): string | undefined => {
@@ -49,12 +51,15 @@ export function envOverrides(env: Env): { overrides: HubConfigOverrides; errors:
   set("HUB_MAX_BODY_BYTES", (v) => (http.maxBodyBytes = numeric(v)));
   set("HUB_QUOTA_RATE", (v) => (quota.rate = numeric(v)));
   set("HUB_QUOTA_BURST", (v) => (quota.burst = numeric(v)));
+  set("HUB_RECONCILE_INTERVAL_MS", (v) => (reconciler.intervalMs = numeric(v)));
+  set("HUB_RECONCILE_GRACE_MS", (v) => (reconciler.graceMs = numeric(v)));
   set("HUB_ADMIN_TOKEN", (v) => (loose.adminToken = v));
   set("HUB_QUEUE", (v) => (loose.queue = v.trim().startsWith("{") ? parseJson(v, "HUB_QUEUE", errors) : v));
   set("HUB_STORE", (v) => (loose.store = v.trim().startsWith("{") ? parseJson(v, "HUB_STORE", errors) : v));
   set("HUB_PLUGINS", (v) => (loose.plugins = parseJson(v, "HUB_PLUGINS", errors)));
   if (Object.keys(http).length > 0) loose.http = http;
   if (Object.keys(quota).length > 0) loose.quota = quota;
+  if (Object.keys(reconciler).length > 0) loose.reconciler = reconciler;
   known.add("HUB_PROFILE");
   for (const name of Object.keys(env)) {
     if (
@@ -85,6 +90,7 @@ function merge<B extends HubConfigOverrides>(base: B, overrides: HubConfigOverri
     http: { ...base.http, ...overrides.http },
     topics: { ...base.topics, ...overrides.topics },
     quota: { ...base.quota, ...overrides.quota },
+    reconciler: { ...base.reconciler, ...overrides.reconciler },
     plugins: { ...base.plugins, ...overrides.plugins },
   };
 }

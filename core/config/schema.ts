@@ -36,6 +36,14 @@ export const hubConfigSchema = z
     store: part,
     topics: z.object({ activities: z.string().min(1), deadLetter: z.string().min(1) }).strict(),
     quota: z.object({ rate: z.number().positive(), burst: z.number().min(1) }).strict(),
+    reconciler: z
+      .object({
+        /** Pass interval; 0 disables the schedule (passes still run on demand). */
+        intervalMs: z.number().int().min(0),
+        graceMs: z.number().int().min(0),
+        lookbackMs: z.number().int().min(60_000),
+      })
+      .strict(),
     /** Platform-operator token for `/api/v1/admin/*`; without it those routes answer 401. */
     adminToken: z.string().min(24).optional(),
     /** Per-plugin configuration, by plugin id; each plugin validates its own part. */
@@ -55,6 +63,7 @@ export function profileDefaults(profile: Profile): HubConfig {
     http: { host: "127.0.0.1", port: 8800, maxBodyBytes: 1024 * 1024, maxBatch: 1000 },
     topics: { activities: "hub.activities", deadLetter: "hub.activities.dlq" },
     quota: { rate: 100_000, burst: 200_000 },
+    reconciler: { intervalMs: 60_000, graceMs: 30_000, lookbackMs: 3_600_000 },
     plugins: {},
   };
   switch (profile) {

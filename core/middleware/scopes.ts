@@ -19,6 +19,7 @@ export interface RequestMeta {
   platform?: boolean;
   idempotencyKey?: string;
   $statusCode?: number;
+  $location?: string;
   $responseHeaders?: Record<string, string>;
 }
 

@@ -110,6 +110,7 @@ export function tenancyService(directory: TenantDirectory): ServiceSchema {
           const name = typeof body.name === "string" ? body.name : "unnamed";
           const created = directory.createKey(principalOf(ctx).tenantId, actor(ctx), kind, name, scopes as Scope[]);
           ctx.meta.$statusCode = 201;
+          ctx.meta.$location = `/api/v1/keys/${created.info.keyId}`;
           return { ...created.info, key: created.key };
         },
       },
@@ -137,6 +138,7 @@ export function tenancyService(directory: TenantDirectory): ServiceSchema {
           const quota = (body.quota ?? {}) as { rate?: number; burst?: number };
           const created = directory.createTenant(String(body.name ?? ""), actor(ctx), quota);
           ctx.meta.$statusCode = 201;
+          ctx.meta.$location = `/api/v1/admin/tenants/${created.tenant.id}`;
           return {
             tenantId: created.tenant.id,
             tenant: created.tenant,
@@ -183,7 +185,10 @@ export function tenancyService(directory: TenantDirectory): ServiceSchema {
     const tenantId = principalOf(ctx).tenantId;
     const saved = directory.defineType(tenantId, actor(ctx), result.value, mode);
     ctx.emit(TENANCY_EVENTS.typesChanged, { tenantId });
-    if (mode === "create") ctx.meta.$statusCode = 201;
+    if (mode === "create") {
+      ctx.meta.$statusCode = 201;
+      ctx.meta.$location = `/api/v1/activity-types/${saved.name}`;
+    }
     return saved;
   }
 }

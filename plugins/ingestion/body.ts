@@ -29,6 +29,12 @@ export function jsonBody(maxBytes: number) {
       req.resume();
       return;
     }
+    const hasBody = length > 0 || req.headers["transfer-encoding"] !== undefined;
+    if (!hasBody && req.headers["content-type"] === undefined) {
+      // A bodiless POST (e.g. `POST .../activate`): actions that need a body report it themselves.
+      next();
+      return;
+    }
     const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     if (type !== "application/json" && !type.endsWith("+json")) {
       fail(new UnsupportedMediaTypeError("Send the body as application/json"));

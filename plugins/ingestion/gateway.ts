@@ -102,6 +102,8 @@ export function gatewayService(hub: HubServices, extraAliases: ApiAliases): Serv
             "GET admin/tenants": "tenancy.listTenants",
             "PATCH admin/tenants/:tenantId": "tenancy.updateTenant",
             "DELETE admin/tenants/:tenantId": "tenancy.deleteTenant",
+            "POST admin/reconcile": "reconciler.run",
+            "GET admin/reconcile": "reconciler.last",
             // Triggered campaigns (plugins/campaigns); answered 404 when that plugin is not loaded.
             "GET campaigns": "campaigns.list",
             "POST campaigns": "campaigns.create",

@@ -1,7 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { newActivityId } from "../../core/activity/ids";
-import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, partitionKeyOf, type Activity } from "../../core/activity/model";
-import { activityJson } from "../../core/activity/serialize";
+import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, type Activity } from "../../core/activity/model";
+import { activityRecord } from "../../core/activity/serialize";
 import { builtInType, type ActivityTypeDefinition } from "../../core/activity/types";
 import { validateActivityInput, type ValidActivityInput } from "../../core/activity/validate";
 import {
@@ -166,17 +166,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
     try {
       const toPersist = await resolveClientIds(activities);
       await withTimeout(
-        Promise.all([
-          queue.publish(
-            topic,
-            toPersist.map((a) => ({
-              key: partitionKeyOf(a),
-              value: activityJson(a),
-              headers: { tenant: a.tenantId, type: a.type, schema: String(a.schemaVersion) },
-            })),
-          ),
-          store.put(toPersist),
-        ]),
+        Promise.all([queue.publish(topic, toPersist.map(activityRecord)), store.put(toPersist)]),
         "persist",
       );
       const ids: Array<string | null> = items.map(() => null);
