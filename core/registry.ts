@@ -26,13 +26,22 @@ export class Registry<T, C> {
 
   resolve(config: PartConfig, context: C): T {
     const { type, options } = typeof config === "string" ? { type: config, options: {} } : config;
+    return this.factory(type)(options ?? {}, context);
+  }
+
+  /** Fails, as `resolve` would, when the configured type is not registered; creates nothing. */
+  check(config: PartConfig): void {
+    this.factory(typeof config === "string" ? config : config.type);
+  }
+
+  private factory(type: string): PartFactory<T, C> {
     const factory = this.factories.get(type);
     if (factory === undefined) {
       throw new ConfigError(`Unknown ${this.family} type '${type}'`, [
         { field: `${this.family}.type`, code: "unknown_type", message: `must be one of ${this.types().join(", ")}` },
       ]);
     }
-    return factory(options ?? {}, context);
+    return factory;
   }
 }
 

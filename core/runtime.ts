@@ -71,6 +71,9 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
  */
 export function createHub(definition: HubDefinition, env: Record<string, string | undefined> = process.env): Hub {
   const config = loadHubConfig(definition.config, env);
+  // Engines open lazily, but a misnamed one must stop start-up, not the first request.
+  queues.check(config.queue);
+  stores.check(config.store);
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
 
