@@ -148,7 +148,10 @@ export function storeContractSuite(
       const first = await store.list(t, { limit: 10 });
       assert.deepEqual(
         first.items.map((a) => a.id),
-        items.slice(15).reverse().map((a) => a.id),
+        items
+          .slice(15)
+          .reverse()
+          .map((a) => a.id),
         "newest arrival first",
       );
       const rest = await store.list(t, { limit: 100, pageToken: first.nextPageToken! });
@@ -157,7 +160,10 @@ export function storeContractSuite(
       const windowed = await store.list(t, { limit: 100, since: arrival + 10_000, until: arrival + 20_000 });
       assert.deepEqual(
         windowed.items.map((a) => a.id),
-        items.slice(10, 20).reverse().map((a) => a.id),
+        items
+          .slice(10, 20)
+          .reverse()
+          .map((a) => a.id),
       );
     });
 

@@ -11,5 +11,10 @@ export interface StoreContext {
 /** The store registry: `embedded` here; other plugins register theirs (e.g. `hbase`). */
 export const stores = new Registry<ActivityStore, StoreContext>("store").register(
   "embedded",
-  (options, context) => new EmbeddedStore({ dataDir: option(options, "dataDir", "string") ?? context.dataDir }),
+  (options, context) =>
+    new EmbeddedStore({
+      dataDir: option(options, "dataDir", "string") ?? context.dataDir,
+      maxMemstoreActivities: option(options, "maxMemstoreActivities", "number"),
+      backpressureTimeoutMs: option(options, "backpressureTimeoutMs", "number"),
+    }),
 );

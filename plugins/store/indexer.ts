@@ -1,0 +1,199 @@
+import { Worker } from "node:worker_threads";
+
+/**
+ * The embedded store's indexer: a `worker_threads` Worker that applies the durable segments of
+ * `store-log.db` in seq order into the indexed `activities` table of `store.db`.
+ *
+ * The worker body is a self-contained CommonJS script evaluated with `eval: true` and an empty
+ * `execArgv`: a `.ts` worker entry does not load under either `tsx core/main.ts` or
+ * `node --import tsx` (ERR_UNKNOWN_FILE_EXTENSION), and the worker needs nothing but
+ * better-sqlite3, which it requires by absolute path. Keep it small; the protocol is typed here.
+ */
+
+export interface IndexerConfig {
+  /** Absolute path of the better-sqlite3 module (`require.resolve("better-sqlite3")`). */
+  sqlite: string;
+  storePath: string;
+  logPath: string;
+  /** Activities per indexing transaction (at least one whole segment). */
+  chunkActivities: number;
+  /** Page cache of the worker's store connection, KiB. */
+  cacheKb: number;
+  /** How often progress is made durable (one fsync'd commit) and the log's WAL is checkpointed. */
+  syncIntervalMs: number;
+  /** Sort each chunk by the lead index's key before inserting (locality for the B-tree). */
+  sort: boolean;
+  paused: boolean;
+}
+
+/** Main thread to worker. */
+export type IndexerCommand = { type: "wake" } | { type: "pause" } | { type: "resume" } | { type: "stop" };
+
+/** Worker to main thread. `indexedUpto`: segments applied; `durableUpto`: applied and fsync'd. */
+export type IndexerEvent =
+  | { type: "ready" | "progress"; indexedUpto: number; durableUpto: number }
+  | { type: "paused"; indexedUpto: number }
+  | { type: "error"; message: string };
+
+const WORKER_SOURCE = String.raw`"use strict";
+const { parentPort, workerData: cfg } = require("node:worker_threads");
+const Database = require(cfg.sqlite);
+
+function open(path) {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("synchronous = NORMAL");
+  return db;
+}
+// The store connection: NORMAL is enough, the segments are the durable source and progress is
+// committed with the rows it covers. The log connection never writes rows; it checkpoints the
+// log's WAL so the main thread does not have to.
+const store = open(cfg.storePath);
+store.pragma("cache_size = -" + cfg.cacheKb);
+store.pragma("wal_autocheckpoint = 4000");
+const log = open(cfg.logPath);
+const segmentsAfter = log.prepare("SELECT seq, body FROM segments WHERE seq > ? ORDER BY seq");
+const insert = store.prepare(
+  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+);
+const saveProgress = store.prepare(
+  "INSERT INTO indexer_state (name, value) VALUES ('indexed_upto', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+);
+const apply = store.transaction((rows, upto) => {
+  for (const r of rows) insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.body);
+  saveProgress.run(upto);
+});
+function commit(rows, upto, durable) {
+  if (durable) store.pragma("synchronous = FULL");
+  try {
+    apply(rows, upto);
+  } finally {
+    if (durable) store.pragma("synchronous = NORMAL");
+  }
+}
+
+let indexedUpto = store.prepare("SELECT value FROM indexer_state WHERE name = 'indexed_upto'").pluck().get() ?? 0;
+// What the previous process indexed may not have reached the disk: one fsync'd commit first.
+commit([], indexedUpto, true);
+let durableUpto = indexedUpto;
+let lastSync = Date.now();
+let lastLogCheckpoint = Date.now();
+
+const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+const leadOrder = (x, y) =>
+  cmp(x.tenantId, y.tenantId) || cmp(x.leadKey, y.leadKey) || x.occurredAt - y.occurredAt || cmp(x.id, y.id);
+
+/** Applies the next chunk of segments; false when there was none. */
+function indexChunk() {
+  const rows = [];
+  const seen = new Set();
+  let upto = indexedUpto;
+  for (const segment of segmentsAfter.iterate(indexedUpto)) {
+    for (const line of segment.body.split("\n")) {
+      const a = JSON.parse(line);
+      const key = a.tenantId + "\u0000" + a.id;
+      if (seen.has(key)) continue; // first write of an id wins, whatever the sort does
+      seen.add(key);
+      rows.push({
+        tenantId: a.tenantId,
+        id: a.id,
+        leadKey: a.leadId !== undefined ? a.leadId : "anon:" + (a.anonymousId ?? ""),
+        type: a.type,
+        occurredAt: Date.parse(a.occurredAt),
+        body: line,
+      });
+    }
+    upto = segment.seq;
+    if (rows.length >= cfg.chunkActivities) break;
+  }
+  if (upto === indexedUpto) return false;
+  if (cfg.sort) rows.sort(leadOrder);
+  const now = Date.now();
+  const durable = now - lastSync >= cfg.syncIntervalMs;
+  commit(rows, upto, durable);
+  indexedUpto = upto;
+  if (durable) {
+    durableUpto = upto;
+    lastSync = now;
+  }
+  checkpointLog(now);
+  parentPort.postMessage({ type: "progress", indexedUpto, durableUpto });
+  return true;
+}
+
+function checkpointLog(now) {
+  if (now - lastLogCheckpoint < cfg.syncIntervalMs) return;
+  lastLogCheckpoint = now;
+  log.pragma("wal_checkpoint(PASSIVE)");
+}
+
+/** When idle: make the last progress durable so the main thread may trim the log. */
+function tick() {
+  const now = Date.now();
+  if (durableUpto < indexedUpto && now - lastSync >= cfg.syncIntervalMs) {
+    commit([], indexedUpto, true);
+    durableUpto = indexedUpto;
+    lastSync = now;
+    parentPort.postMessage({ type: "progress", indexedUpto, durableUpto });
+  }
+  checkpointLog(now);
+  schedule();
+}
+
+let paused = cfg.paused;
+let stopping = false;
+let scheduled = false;
+function schedule() {
+  if (scheduled || paused || stopping) return;
+  scheduled = true;
+  setImmediate(run);
+}
+function run() {
+  scheduled = false;
+  if (paused || stopping) return;
+  try {
+    if (indexChunk()) schedule();
+  } catch (error) {
+    parentPort.postMessage({ type: "error", message: String((error && error.stack) || error) });
+    shutdown(1);
+  }
+}
+function shutdown(code) {
+  stopping = true;
+  clearInterval(timer);
+  try {
+    log.close();
+    store.close();
+  } finally {
+    process.exit(code);
+  }
+}
+const timer = setInterval(() => {
+  try {
+    tick();
+  } catch (error) {
+    parentPort.postMessage({ type: "error", message: String((error && error.stack) || error) });
+    shutdown(1);
+  }
+}, cfg.syncIntervalMs);
+
+// Commands are handled between chunks: a stop lets the current chunk finish.
+parentPort.on("message", (m) => {
+  if (m.type === "wake") schedule();
+  else if (m.type === "pause") {
+    paused = true;
+    parentPort.postMessage({ type: "paused", indexedUpto });
+  } else if (m.type === "resume") {
+    paused = false;
+    schedule();
+  } else if (m.type === "stop") shutdown(0);
+});
+parentPort.postMessage({ type: "ready", indexedUpto, durableUpto });
+schedule();
+`;
+
+/** Starts the indexer worker; it posts `ready` once its connections are open. */
+export function startIndexer(config: IndexerConfig): Worker {
+  return new Worker(WORKER_SOURCE, { eval: true, workerData: config, execArgv: [] });
+}

@@ -1,0 +1,165 @@
+import type { Activity } from "../../core/activity/model";
+import { leadKeyOf } from "../../core/activity/model";
+
+/** One activity held in memory until the indexer has written its segment into the indexed table. */
+export interface MemEntry {
+  seq: number;
+  tenantId: string;
+  id: string;
+  leadKey: string;
+  type: string;
+  occurredAt: number;
+  /** The stored JSON text (reads parse it, so callers never share the memstore's objects). */
+  json: string;
+}
+
+/** An array used as a FIFO: push at the back, release from the front, iterate in between. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
+  }
+}
+
+interface Segment {
+  seq: number;
+  /** Every activity of the segment, duplicates included: what backpressure counts. */
+  count: number;
+  /** The entries this segment owns (first-written versions only). */
+  entries: MemEntry[];
+}
+
+const key = (a: string, b: string): string => `${a}\u0000${b}`;
+
+/**
+ * The memstore: activities whose segment is durable but not yet in the indexed table, by segment
+ * seq. Holds only the first-written version of an id (a later duplicate is ignored, as the
+ * indexer's INSERT OR IGNORE will ignore it), indexed by id, by lead and by tenant. Segments are
+ * released oldest first when the indexer reports progress, so every per-lead and per-tenant list
+ * releases from its front.
+ */
+export class Memstore {
+  private readonly byId = new Map<string, MemEntry>();
+  private readonly byLead = new Map<string, Fifo<MemEntry>>();
+  private readonly byTenant = new Map<string, Fifo<MemEntry>>();
+  private readonly segments = new Fifo<Segment>();
+  private activities = 0;
+
+  /** Activities held, duplicates included (the backpressure measure). */
+  get size(): number {
+    return this.activities;
+  }
+
+  /** Segments held. */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Adds a segment written by this process (`lines[i]` is the JSON of `activities[i]`). */
+  add(seq: number, activities: readonly Activity[], lines: readonly string[]): void {
+    const entries: MemEntry[] = [];
+    for (let i = 0; i < activities.length; i++) {
+      const a = activities[i]!;
+      this.addEntry(entries, {
+        seq,
+        tenantId: a.tenantId,
+        id: a.id,
+        leadKey: leadKeyOf(a),
+        type: a.type,
+        occurredAt: Date.parse(a.occurredAt),
+        json: lines[i]!,
+      });
+    }
+    this.segments.push({ seq, count: activities.length, entries });
+    this.activities += activities.length;
+  }
+
+  /** Adds a segment read back from disk at start-up. */
+  addLines(seq: number, lines: readonly string[]): void {
+    const activities = lines.map((line) => JSON.parse(line) as Activity);
+    this.add(seq, activities, lines);
+  }
+
+  /** Drops every segment with seq <= `upto`; returns how many activities were released. */
+  releaseUpto(upto: number): number {
+    let released = 0;
+    for (let segment = this.segments.peek(); segment && segment.seq <= upto; segment = this.segments.peek()) {
+      this.segments.shift();
+      released += segment.count;
+      for (const entry of segment.entries) {
+        this.byId.delete(key(entry.tenantId, entry.id));
+        this.shiftFront(this.byLead, key(entry.tenantId, entry.leadKey), entry);
+        this.shiftFront(this.byTenant, entry.tenantId, entry);
+      }
+    }
+    this.activities -= released;
+    return released;
+  }
+
+  get(tenantId: string, id: string): MemEntry | undefined {
+    return this.byId.get(key(tenantId, id));
+  }
+
+  /** A lead's entries, in write order. */
+  forLead(tenantId: string, leadKey: string): Iterable<MemEntry> {
+    return this.byLead.get(key(tenantId, leadKey)) ?? [];
+  }
+
+  /** A tenant's entries, in write order. */
+  forTenant(tenantId: string): Iterable<MemEntry> {
+    return this.byTenant.get(tenantId) ?? [];
+  }
+
+  private addEntry(owned: MemEntry[], entry: MemEntry): void {
+    const id = key(entry.tenantId, entry.id);
+    if (this.byId.has(id)) return; // first write of an id wins
+    this.byId.set(id, entry);
+    owned.push(entry);
+    push(this.byLead, key(entry.tenantId, entry.leadKey), entry);
+    push(this.byTenant, entry.tenantId, entry);
+  }
+
+  private shiftFront(map: Map<string, Fifo<MemEntry>>, k: string, entry: MemEntry): void {
+    const list = map.get(k);
+    if (!list || list.peek() !== entry) throw new Error("memstore: segments released out of order");
+    list.shift();
+    if (list.length === 0) map.delete(k);
+  }
+}
+
+function push(map: Map<string, Fifo<MemEntry>>, k: string, entry: MemEntry): void {
+  let list = map.get(k);
+  if (!list) {
+    list = new Fifo<MemEntry>();
+    map.set(k, list);
+  }
+  list.push(entry);
+}
