@@ -14,11 +14,16 @@ export interface MetricDefinition<K extends string> {
   unit?: string;
 }
 
+/**
+ * Bucket bounds of histograms (ms-friendly, 0.5 ms … 60 s). Histograms keep bucket counts only
+ * (constant memory and O(buckets) per observation); the publisher turns the counts observed in
+ * each interval into p50/p95/p99, as Prometheus' `histogram_quantile` does.
+ */
+export const DEFAULT_BUCKETS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000];
+
 export interface HistogramDefinition<K extends string> extends MetricDefinition<K> {
-  /** Quantiles kept over a sliding window (default 0.5, 0.95, 0.99). */
-  quantiles?: number[];
-  /** Window of the quantiles, seconds (default 60). */
-  maxAgeSeconds?: number;
+  /** Upper bounds of the buckets (default `DEFAULT_BUCKETS`). */
+  buckets?: number[];
 }
 
 export interface Counter<K extends string> {
@@ -85,10 +90,8 @@ export class Metrics {
 
   histogram<K extends string>(definition: HistogramDefinition<K>): Histogram<K> {
     const metric = this.register<HistogramMetric>("histogram", definition, {
-      quantiles: definition.quantiles ?? [0.5, 0.95, 0.99],
-      maxAgeSeconds: definition.maxAgeSeconds ?? 60,
-      ageBuckets: 6,
-      buckets: false,
+      buckets: definition.buckets ?? DEFAULT_BUCKETS,
+      quantiles: false,
     });
     if (!metric) {
       return {

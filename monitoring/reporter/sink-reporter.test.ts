@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ServiceBroker } from "moleculer";
 import { metricsOf } from "../metrics/library";
 import { SinkWriteError, type MetricPoint, type MetricsSink } from "../sinks/contract";
-import { Deduplicator, toPoints } from "./points";
+import { bucketQuantile, Deduplicator, PointConverter } from "./points";
 import { PUBLISHER_METRICS, SinkReporter } from "./sink-reporter";
 
 /** A sink that can be switched off, like OpenTSDB going away. */
@@ -60,15 +60,16 @@ describe("sink reporter (the OpenTSDB publisher)", () => {
       value: 5,
       tags: { host: "node-1", tenant: "t1" },
     });
-    for (const suffix of ["count", "sum", "mean", "max", "p50", "p95", "p99"])
+    for (const suffix of ["count", "sum", "mean", "p50", "p95", "p99"])
       assert.ok(byName.has(`hub.test.lat.ms.${suffix}`), suffix);
-    assert.equal(byName.get("hub.test.lat.ms.p99")!.value, 12);
+    const p99 = byName.get("hub.test.lat.ms.p99")!.value;
+    assert.ok(p99 > 10 && p99 <= 20, `p99 ${p99}`);
     await reporter.stop();
   });
 
   it("keeps at most 8 tags and makes names OpenTSDB-safe", () => {
-    const stats = { truncatedTags: 0 };
-    const points = toPoints(
+    const converter = new PointConverter("my host");
+    const points = converter.convert(
       [
         {
           type: "gauge",
@@ -95,13 +96,52 @@ describe("sink reporter (the OpenTSDB publisher)", () => {
           ],
         },
       ],
-      "my host",
       0,
-      stats,
     );
     assert.equal(Object.keys(points[0]!.tags).length, 8);
     assert.equal(points[0]!.tags.host, "my_host");
-    assert.equal(stats.truncatedTags, 3);
+    assert.equal(converter.stats.truncatedTags, 3);
+  });
+
+  it("computes per-interval quantiles from bucket count deltas", () => {
+    assert.equal(bucketQuantile(0.5, [10, 20, 50], [0, 10, 10], 10), 15);
+    assert.equal(bucketQuantile(0.99, [10, 20, 50], [5, 5, 5], 10), 50, "beyond the last bound");
+    const converter = new PointConverter("h");
+    const snapshot = (count: number, sum: number, b: [number, number, number]) => [
+      {
+        type: "histogram",
+        name: "hub.x.ms",
+        labelNames: [],
+        values: [{ labels: {}, count, sum, buckets: { 10: b[0], 100: b[1], 1000: b[2] }, timestamp: 0 }],
+      },
+    ];
+    converter.convert(snapshot(100, 500, [100, 100, 100]), 0);
+    const second = converter.convert(snapshot(200, 50_500, [100, 200, 200]), 1000);
+    const p50 = second.find((p) => p.metric === "hub.x.ms.p50")!;
+    assert.equal(p50.value, 55, "the second interval's observations all fell in (10, 100]");
+    assert.equal(second.find((p) => p.metric === "hub.x.ms.mean")!.value, 500);
+    assert.equal(
+      converter.convert(snapshot(200, 50_500, [100, 200, 200]), 2000).filter((p) => p.metric.endsWith(".p50")).length,
+      0,
+    );
+  });
+
+  it("replaces Moleculer's sample-keeping timers with bucket histograms", async () => {
+    const { broker, reporter } = setup();
+    broker.metrics.register({
+      type: "histogram",
+      name: "moleculer.test.time",
+      labelNames: ["a"],
+      quantiles: true,
+      buckets: true,
+    });
+    reporter.collect(1);
+    assert.equal(
+      (broker.metrics.getMetric("moleculer.test.time") as unknown as { quantiles?: unknown }).quantiles,
+      undefined,
+    );
+    broker.metrics.observe("moleculer.test.time", 5, { a: "x" });
+    await reporter.stop();
   });
 
   it("de-duplicates unchanged values like tcollector and sends the last flat point on change", () => {

@@ -15,7 +15,8 @@ export interface OpenTsdbSinkOptions {
   timeoutMs?: number;
   /**
    * Assign UIDs of new metric names and tags through `/api/uid/assign` before their first put,
-   * for OpenTSDBs running without `tsd.core.auto_create_metrics` (default true).
+   * for OpenTSDBs running without `tsd.core.auto_create_metrics` (default false: the stack's
+   * OpenTSDB auto-creates). A failed assignment does not fail the write: the put then says.
    */
   assignUids?: boolean;
 }
@@ -45,7 +46,7 @@ export class OpenTsdbSink implements MetricsSink {
   async write(points: MetricPoint[]): Promise<void> {
     const valid = points.filter((p) => Number.isFinite(p.value));
     if (valid.length === 0) return;
-    if (this.options.assignUids !== false) await this.assignNew(valid);
+    if (this.options.assignUids === true) await this.assignNew(valid);
     const body = valid.map((p) => ({
       metric: p.metric,
       timestamp: Math.round(p.timestamp),
