@@ -1,5 +1,17 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { newActivityId } from "../../core/activity/ids";
+import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, type Activity } from "../../core/activity/model";
+import { UnavailableError } from "../../core/errors";
 import { tempDir } from "../../test/support/tmp";
+import type { ActivityPage, ActivityQuery } from "./contract";
 import { storeContractSuite } from "./contract-suite";
+import { EmbeddedStore, type EmbeddedStoreOptions } from "./embedded";
 import { stores } from "./index";
 
 const tmp = tempDir("hub-store-");
@@ -12,3 +24,332 @@ storeContractSuite(
   },
   async () => tmp.cleanup(),
 );
+
+// The same contract answered from the memstore alone (the indexer never runs).
+const pausedTmp = tempDir("hub-store-paused-");
+storeContractSuite(
+  "embedded, indexer paused (memstore only)",
+  async () => {
+    const store = new EmbeddedStore({ dataDir: pausedTmp.dir, indexerPaused: true });
+    await store.start();
+    return store;
+  },
+  async () => pausedTmp.cleanup(),
+);
+
+const base = Date.UTC(2026, 0, 1);
+const received = Date.now() - 3_600_000;
+
+function activity(tenantId: string, lead: string, type: string, occurredAt: number, receivedAt: number): Activity {
+  return {
+    id: newActivityId(receivedAt),
+    tenantId,
+    leadId: lead,
+    type,
+    source: "web",
+    occurredAt: new Date(occurredAt).toISOString(),
+    receivedAt: new Date(receivedAt).toISOString(),
+    attributes: { n: occurredAt - base },
+    schemaVersion: ACTIVITY_SCHEMA_VERSION,
+  };
+}
+
+async function withStore<T>(
+  dir: string,
+  options: Omit<EmbeddedStoreOptions, "dataDir">,
+  use: (store: EmbeddedStore) => Promise<T>,
+): Promise<T> {
+  const store = new EmbeddedStore({ dataDir: dir, ...options });
+  await store.start();
+  try {
+    return await use(store);
+  } finally {
+    await store.stop();
+  }
+}
+
+async function allPages(read: (token?: string) => Promise<ActivityPage>): Promise<string[]> {
+  const ids: string[] = [];
+  let token: string | undefined;
+  for (let i = 0; i < 1000; i++) {
+    const page = await read(token);
+    ids.push(...page.items.map((a) => `${a.id}@${a.occurredAt}/${a.type}`));
+    token = page.nextPageToken;
+    if (!token) return ids;
+  }
+  throw new Error("too many pages");
+}
+
+/** Every read the store offers, over a tenant, as comparable text. */
+async function snapshot(store: EmbeddedStore, tenant: string, leads: string[], ids: string[]): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  const queries: Array<Omit<ActivityQuery, "pageToken">> = [
+    { limit: 3 },
+    { limit: 1000 },
+    { limit: 2, types: ["email_opened"] },
+    { limit: 4, since: base + 5_000, until: base + 30_000 },
+  ];
+  for (const lead of leads) {
+    for (const [i, q] of queries.entries()) {
+      out[`lead ${lead} q${i}`] = await allPages((t) =>
+        store.leadHistory(tenant, lead, t ? { ...q, pageToken: t } : q),
+      );
+    }
+  }
+  const listQueries: Array<Omit<ActivityQuery, "pageToken">> = [
+    { limit: 5 },
+    { limit: 3, types: ["visit_web_page"] },
+    { limit: 4, since: received + 10_000, until: received + 40_000 },
+  ];
+  for (const [i, q] of listQueries.entries()) {
+    out[`list q${i}`] = await allPages((t) => store.list(tenant, t ? { ...q, pageToken: t } : q));
+  }
+  out.get = await Promise.all(ids.map((id) => store.get(tenant, id)));
+  out.existing = [...(await store.existing(tenant, ids))].sort();
+  return out;
+}
+
+describe("embedded store: LSM write path", () => {
+  const dirs: Array<{ cleanup: () => void }> = [];
+  const dir = (): string => {
+    const d = tempDir("hub-store-lsm-");
+    dirs.push(d);
+    return d.dir;
+  };
+  after(() => dirs.forEach((d) => d.cleanup()));
+
+  it("reads its writes before they are indexed, and the same after", async () => {
+    await withStore(dir(), { indexerPaused: true }, async (store) => {
+      const a = activity("t-ryw", "lead-1", "visit_web_page", base, received);
+      await store.put([a]);
+      assert.equal(store.unindexed, 1);
+      assert.deepEqual(await store.get("t-ryw", a.id), a);
+      assert.deepEqual((await store.leadHistory("t-ryw", "lead-1", { limit: 10 })).items, [a]);
+      assert.deepEqual((await store.list("t-ryw", { limit: 10 })).items, [a]);
+      assert.deepEqual([...(await store.existing("t-ryw", [a.id]))], [a.id]);
+      store.resumeIndexer();
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+      assert.deepEqual(await store.get("t-ryw", a.id), a);
+      assert.deepEqual((await store.leadHistory("t-ryw", "lead-1", { limit: 10 })).items, [a]);
+    });
+  });
+
+  it("merges the table and the memstore: first write of an id wins, pages without gaps or repeats", async () => {
+    const tenant = "t-merge";
+    const leads = ["lead-a", "lead-b", "lead-c"];
+    const first = Array.from({ length: 40 }, (_, i) =>
+      activity(
+        tenant,
+        leads[i % 3]!,
+        i % 4 ? "visit_web_page" : "email_opened",
+        base + ((i * 7) % 45) * 1000,
+        received + i * 1000,
+      ),
+    );
+    const second = Array.from({ length: 40 }, (_, i) =>
+      activity(
+        tenant,
+        leads[i % 3]!,
+        i % 3 ? "visit_web_page" : "email_opened",
+        base + ((i * 11) % 45) * 1000,
+        received + i * 1000 + 500,
+      ),
+    );
+    // Rewrites of ids with other content: of indexed ids, of memstore ids, and within a segment.
+    const rewrite = (a: Activity, lead: string): Activity => ({
+      ...a,
+      leadId: lead,
+      type: "fill_out_form",
+      occurredAt: new Date(base + 2_000).toISOString(),
+    });
+    const ids = [...first, ...second].map((a) => a.id);
+    await withStore(dir(), { indexChunkActivities: 7 }, async (store) => {
+      await store.put(first.slice(0, 25));
+      await store.put(first.slice(25));
+      await store.whenIndexed();
+      await store.pauseIndexer();
+      await store.put([...second.slice(0, 20), rewrite(first[3]!, "lead-b"), rewrite(second[5]!, "lead-a")]);
+      await store.put([rewrite(first[4]!, "lead-c"), ...second.slice(20), rewrite(second[25]!, "lead-a")]);
+      await store.put([rewrite(second[30]!, "lead-b")]);
+      assert.ok(store.unindexed > 0);
+      const before = await snapshot(store, tenant, leads, ids);
+      // The answers a single first-write-wins table gives.
+      const firstVersions = [...first, ...second];
+      const expectedHistory = (lead: string) =>
+        firstVersions
+          .filter((a) => leadKeyOf(a) === lead)
+          .sort((x, y) => Date.parse(y.occurredAt) - Date.parse(x.occurredAt) || (x.id < y.id ? 1 : -1))
+          .map((a) => `${a.id}@${a.occurredAt}/${a.type}`);
+      const b = before as Record<string, unknown>;
+      for (const lead of leads) {
+        assert.deepEqual(b[`lead ${lead} q0`], expectedHistory(lead), lead);
+        assert.deepEqual(b[`lead ${lead} q1`], expectedHistory(lead), lead);
+      }
+      assert.deepEqual(
+        b["list q0"],
+        [...firstVersions].sort((x, y) => (x.id < y.id ? 1 : -1)).map((a) => `${a.id}@${a.occurredAt}/${a.type}`),
+      );
+      assert.deepEqual(
+        b.get,
+        firstVersions.map((a) => a),
+      );
+      store.resumeIndexer();
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+      assert.deepEqual(await snapshot(store, tenant, leads, ids), before);
+    });
+  });
+
+  it("loads un-indexed segments back after a restart", async () => {
+    const d = dir();
+    const written = Array.from({ length: 1200 }, (_, i) =>
+      activity("t-restart", `lead-${i % 8}`, "visit_web_page", base + i, received + i),
+    );
+    await withStore(d, { indexerPaused: true }, async (store) => {
+      await store.put(written.slice(0, 700));
+      await store.put(written.slice(700));
+    });
+    await withStore(d, { indexerPaused: true }, async (store) => {
+      assert.equal(store.unindexed, 1200);
+      assert.equal(
+        (
+          await store.existing(
+            "t-restart",
+            written.map((a) => a.id),
+          )
+        ).size,
+        1200,
+      );
+      assert.equal((await store.leadHistory("t-restart", "lead-4", { limit: 1000 })).items.length, 1200 / 8);
+      store.resumeIndexer();
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+    });
+    await withStore(d, {}, async (store) => {
+      assert.equal(store.unindexed, 0);
+      const page = await store.list("t-restart", { limit: 1000 });
+      assert.equal(page.items.length, 1000);
+      assert.deepEqual(page.items[0], written[written.length - 1]);
+    });
+  });
+
+  it("bounds the memstore: a put waits for the indexer, then rejects after the timeout", async () => {
+    const batch = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) => activity("t-bp", "lead-1", "visit_web_page", base + from + i, received));
+    await withStore(
+      dir(),
+      { indexerPaused: true, maxMemstoreActivities: 1000, backpressureTimeoutMs: 300 },
+      async (store) => {
+        await store.put(batch(600, 0));
+        await store.put(batch(400, 600));
+        assert.equal(store.unindexed, 1000);
+        const started = Date.now();
+        await assert.rejects(store.put(batch(1, 1000)), UnavailableError);
+        assert.ok(Date.now() - started >= 250, "waited for the indexer first");
+        assert.equal(store.unindexed, 1000, "nothing admitted beyond the bound");
+        assert.equal((await store.health()).status, "degraded");
+        let resolved = false;
+        const waiting = store.put(batch(10, 2000)).then(() => (resolved = true));
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(resolved, false);
+        store.resumeIndexer();
+        await waiting;
+        await store.whenIndexed();
+        const page = await store.leadHistory("t-bp", "lead-1", { limit: 1000 });
+        const rest = await store.leadHistory("t-bp", "lead-1", { limit: 1000, pageToken: page.nextPageToken! });
+        assert.equal(page.items.length + rest.items.length, 1010);
+        assert.equal((await store.health()).status, "up");
+      },
+    );
+  });
+
+  it("keeps client ids a previous version stored in store.db", async () => {
+    const d = dir();
+    const oldId = newActivityId();
+    const old = new Database(join(d, "store.db"));
+    old.exec(
+      "CREATE TABLE client_ids (tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (tenant_id, client_id)) WITHOUT ROWID",
+    );
+    old.prepare("INSERT INTO client_ids VALUES (?, ?, ?)").run("t-old", "order-1", oldId);
+    old.close();
+    await withStore(d, {}, async (store) => {
+      assert.deepEqual(await store.claimClientIds("t-old", [{ clientId: "order-1", proposedId: newActivityId() }]), [
+        oldId,
+      ]);
+    });
+  });
+});
+
+describe("embedded store: crashes and entry points", () => {
+  const dirs: Array<{ cleanup: () => void }> = [];
+  after(() => dirs.forEach((d) => d.cleanup()));
+  const writer = join(__dirname, "test-writer.ts");
+  const tsxCli = createRequire(__filename).resolve("tsx/cli");
+
+  /** Runs the writer; resolves with the ids it reported durable, killing it with -9 unless clean. */
+  async function runWriter(
+    entry: string[],
+    dataDir: string,
+    mode: string,
+  ): Promise<{ ids: string[]; indexed: boolean }> {
+    const child = spawn(process.execPath, [...entry, writer, dataDir, mode, "6"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    let ids: string[] | undefined;
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      out += chunk;
+      const line = out.split("\n").find((l) => l.startsWith('{"ready"'));
+      if (line && out.includes(`${line}\n`) && ids === undefined) {
+        ids = (JSON.parse(line) as { ids: string[] }).ids;
+        if (mode !== "clean") child.kill("SIGKILL");
+      }
+    });
+    const [code, signal] = (await once(child, "exit")) as [number | null, string | null];
+    if (ids === undefined) throw new Error(`writer ended (${code ?? signal}) without reporting: ${out}`);
+    if (mode !== "clean") assert.equal(signal, "SIGKILL");
+    else assert.equal(code, 0);
+    return { ids, indexed: out.includes('{"indexed":true}') };
+  }
+
+  async function assertReadable(dataDir: string, ids: string[], expectUnindexed: boolean): Promise<void> {
+    await withStore(dataDir, {}, async (store) => {
+      if (expectUnindexed) assert.ok(store.unindexed > 0, "segments were left un-indexed");
+      assert.equal((await store.existing("t-crash", ids)).size, ids.length, "every resolved put is readable");
+      const some = ids[Math.floor(ids.length / 2)]!;
+      const a = await store.get("t-crash", some);
+      assert.equal(a?.id, some);
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+      assert.equal((await store.existing("t-crash", ids)).size, ids.length);
+    });
+  }
+
+  it("survives kill -9 with every segment un-indexed", async () => {
+    const d = tempDir("hub-store-crash-");
+    dirs.push(d);
+    const { ids } = await runWriter(["--import", "tsx"], d.dir, "paused");
+    assert.equal(ids.length, 3000);
+    await assertReadable(d.dir, ids, true);
+  });
+
+  it("survives kill -9 while the indexer is working", async () => {
+    const d = tempDir("hub-store-crash-");
+    dirs.push(d);
+    const { ids } = await runWriter(["--import", "tsx"], d.dir, "running");
+    await assertReadable(d.dir, ids, false);
+  });
+
+  it("loads its indexer worker under the tsx CLI too", async () => {
+    const d = tempDir("hub-store-tsx-");
+    dirs.push(d);
+    const { ids, indexed } = await runWriter([tsxCli], d.dir, "clean");
+    assert.equal(indexed, true);
+    await withStore(d.dir, {}, async (store) => {
+      assert.equal(store.unindexed, 0);
+      assert.equal((await store.existing("t-crash", ids)).size, ids.length);
+    });
+  });
+});
