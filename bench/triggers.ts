@@ -38,8 +38,16 @@ interface LoadResult {
 }
 
 /** The load process: posts batches at a steady rate for a bounded time. */
-async function load(url: string, keys: string[], rate: number, seconds: number, match: number, batch: number): Promise<LoadResult> {
-  const ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+async function load(
+  url: string,
+  keys: string[],
+  rate: number,
+  seconds: number,
+  match: number,
+  batch: number,
+): Promise<LoadResult> {
+  const ua =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
   const started = Date.now();
   const end = started + seconds * 1000;
   const result: LoadResult = { sent: 0, accepted: 0, failed: 0, elapsedMs: 0 };
@@ -55,7 +63,11 @@ async function load(url: string, keys: string[], rate: number, seconds: number, 
         return {
           type: "visit_web_page",
           leadId: `lead-${Math.floor(Math.random() * LEADS_PER_TENANT)}`,
-          attributes: { url: `https://shop.example${page}?utm_source=bench`, userAgent: ua, ip: `81.2.69.${(n + i) % 250}` },
+          attributes: {
+            url: `https://shop.example${page}?utm_source=bench`,
+            userAgent: ua,
+            ip: `81.2.69.${(n + i) % 250}`,
+          },
         };
       });
       result.sent += batch;
@@ -99,16 +111,31 @@ async function main(): Promise<void> {
         webEnrichmentPlugin,
         createCampaignsPlugin({ onStep: (_run, step, _type, ms) => void (step === 0 && latencies.push(ms)) }),
       ],
-      config: { logLevel: "warn", http: { port: 0, maxBatch: 1000 }, adminToken: ADMIN, quota: { rate: 1e6, burst: 1e6 } },
+      config: {
+        logLevel: "warn",
+        http: { port: 0, maxBatch: 1000 },
+        adminToken: ADMIN,
+        quota: { rate: 1e6, burst: 1e6 },
+      },
     },
     { HUB_DATA_DIR: dataDir },
   );
   await hub.start();
   try {
-    const port = ((hub.broker.getLocalService("api") as unknown as { server: Server }).server.address() as AddressInfo).port;
+    const port = ((hub.broker.getLocalService("api") as unknown as { server: Server }).server.address() as AddressInfo)
+      .port;
     const url = `http://127.0.0.1:${port}`;
-    const call = async (method: string, path: string, key: string, body: unknown): Promise<{ [k: string]: unknown }> => {
-      const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    const call = async (
+      method: string,
+      path: string,
+      key: string,
+      body: unknown,
+    ): Promise<{ [k: string]: unknown }> => {
+      const r = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       const parsed = (await r.json()) as { [k: string]: unknown };
       if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(parsed)}`);
       return parsed;
@@ -121,7 +148,9 @@ async function main(): Promise<void> {
       for (let c = 0; c < CAMPAIGNS_PER_TENANT; c++) {
         const campaign = await call("POST", "/api/v1/campaigns", key, {
           name: `page ${c}`,
-          triggers: [{ activityType: "visit_web_page", constraints: [{ attribute: "url", op: "contains", value: `/p${c}/` }] }],
+          triggers: [
+            { activityType: "visit_web_page", constraints: [{ attribute: "url", op: "contains", value: `/p${c}/` }] },
+          ],
           filters: [{ kind: "score", op: "gte", value: 0 }],
           qualification: { mode: "every_time" },
           steps: [{ type: "change_score", delta: 1 }],
@@ -129,8 +158,12 @@ async function main(): Promise<void> {
         await call("POST", `/api/v1/campaigns/${String(campaign.id)}/activate`, key, {});
       }
     }
-    process.stdout.write(`100 active campaigns across ${TENANTS} tenants; sending ${rate} activities/s for ${seconds} s (match ${match}, batch ${batch})\n`);
-    const child = fork(__filename, ["--load", JSON.stringify({ url, keys, rate, seconds, match, batch })], { execArgv: ["--import", "tsx"] });
+    process.stdout.write(
+      `100 active campaigns across ${TENANTS} tenants; sending ${rate} activities/s for ${seconds} s (match ${match}, batch ${batch})\n`,
+    );
+    const child = fork(__filename, ["--load", JSON.stringify({ url, keys, rate, seconds, match, batch })], {
+      execArgv: ["--import", "tsx"],
+    });
     const loadResult = await new Promise<LoadResult>((resolve, reject) => {
       child.once("message", (m) => resolve(m as LoadResult));
       child.once("exit", (code) => reject(new Error(`load process exited with ${code}`)));
@@ -155,7 +188,9 @@ async function main(): Promise<void> {
       latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN },
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`intake → flow step: p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, max ${report.latencyMs.max} ms at ${report.achievedRate} activities/s achieved (target ${rate})\n`);
+    process.stdout.write(
+      `intake → flow step: p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, max ${report.latencyMs.max} ms at ${report.achievedRate} activities/s achieved (target ${rate})\n`,
+    );
   } finally {
     await hub.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -163,7 +198,14 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === "--load") {
-  const o = JSON.parse(process.argv[3] ?? "{}") as { url: string; keys: string[]; rate: number; seconds: number; match: number; batch: number };
+  const o = JSON.parse(process.argv[3] ?? "{}") as {
+    url: string;
+    keys: string[];
+    rate: number;
+    seconds: number;
+    match: number;
+    batch: number;
+  };
   void load(o.url, o.keys, o.rate, o.seconds, o.match, o.batch).then((r) => {
     process.send?.(r);
     process.exit(0);

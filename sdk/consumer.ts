@@ -144,7 +144,9 @@ function normalize(result: HandleResult, size: number): Outcome[] {
  * group through `hub.queue()` (embedded log or Kafka alike), filters, batches, retries with
  * back-off, dead-letters, and counts everything per consumer.
  */
-export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State = undefined>(definition: ConsumerDefinition<S, State>): ConsumerPlugin<S> {
+export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State = undefined>(
+  definition: ConsumerDefinition<S, State>,
+): ConsumerPlugin<S> {
   const observers = new Set<(report: DeliveryReport) => void>();
   const serviceName = definition.serviceName ?? camelCase(definition.id);
   const delivery = definition.delivery ?? {};
@@ -155,7 +157,8 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
   const useDeadLetter = delivery.deadLetter ?? true;
   const types = new Set(definition.subscribe?.types ?? []);
   const sources = new Set<string>(definition.subscribe?.sources ?? []);
-  const wanted = (a: Activity): boolean => (types.size === 0 || types.has(a.type)) && (sources.size === 0 || sources.has(a.source));
+  const wanted = (a: Activity): boolean =>
+    (types.size === 0 || types.has(a.type)) && (sources.size === 0 || sources.has(a.source));
 
   const plugin = definePlugin<S>({
     manifest: {
@@ -220,7 +223,8 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
             const activity = pending[i]!;
             metrics.outcome(outcome.kind);
             if (outcome.kind === "ok") metrics.latency(done - Date.parse(activity.receivedAt));
-            else if (outcome.kind === "dead_letter") deadLetters.push(deadLetterRecord(activity, outcome.reason, attempt));
+            else if (outcome.kind === "dead_letter")
+              deadLetters.push(deadLetterRecord(activity, outcome.reason, attempt));
             else if (outcome.kind === "retry") {
               again.push(activity);
               afterMs = Math.max(afterMs, outcome.afterMs ?? 0);
@@ -229,9 +233,11 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
           for (const observe of observers) observe({ activities: pending, outcomes, attempt });
           if (again.length === 0) return;
           if (attempt > maxRetries) {
-            if (!useDeadLetter) throw new Error(`retries exhausted for ${again.length} activities; the queue will redeliver`);
+            if (!useDeadLetter)
+              throw new Error(`retries exhausted for ${again.length} activities; the queue will redeliver`);
             const reasons = new Map(outcomes.map((o, i) => [pending[i], o.kind === "retry" ? o.reason : ""]));
-            for (const a of again) deadLetters.push(deadLetterRecord(a, `retries exhausted: ${reasons.get(a) ?? ""}`, attempt));
+            for (const a of again)
+              deadLetters.push(deadLetterRecord(a, `retries exhausted: ${reasons.get(a) ?? ""}`, attempt));
             metrics.outcome("dead_letter", again.length);
             return;
           }
@@ -244,7 +250,13 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
         return {
           key: partitionKeyOf(activity),
           value: JSON.stringify(activity),
-          headers: { consumer: definition.id, reason: reason.slice(0, 500), attempts: String(attempts), tenant: activity.tenantId, type: activity.type },
+          headers: {
+            consumer: definition.id,
+            reason: reason.slice(0, 500),
+            attempts: String(attempts),
+            tenant: activity.tenantId,
+            type: activity.type,
+          },
         };
       }
 
@@ -257,7 +269,11 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
           try {
             activity = JSON.parse(message.value) as Activity;
           } catch {
-            deadLetters.push({ key: message.key, value: message.value, headers: { consumer: definition.id, reason: "unparseable JSON", attempts: "0" } });
+            deadLetters.push({
+              key: message.key,
+              value: message.value,
+              headers: { consumer: definition.id, reason: "unparseable JSON", attempts: "0" },
+            });
             continue;
           }
           if (wanted(activity)) activities.push(activity);
@@ -291,7 +307,9 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
             store: base.store,
             state,
           };
-          subscription = await (await hub.queue()).subscribe({
+          subscription = await (
+            await hub.queue()
+          ).subscribe({
             group: delivery.group ?? definition.id,
             topic: hub.config.topics.activities,
             maxBatch: Math.max(batchSize, 100),

@@ -46,7 +46,8 @@ export class EffectLedger {
       ) WITHOUT ROWID;
     `);
     const select = this.db.prepare("SELECT status, incarnation, result FROM effects WHERE consumer = ? AND key = ?");
-    this.read = (key) => select.get(this.consumer, key) as { status: string; incarnation: string; result: string | null } | undefined;
+    this.read = (key) =>
+      select.get(this.consumer, key) as { status: string; incarnation: string; result: string | null } | undefined;
     const upsert = this.db.prepare(
       `INSERT INTO effects (consumer, key, status, incarnation, result, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (consumer, key) DO UPDATE SET status = excluded.status, incarnation = excluded.incarnation,
@@ -59,11 +60,19 @@ export class EffectLedger {
   }
 
   /** Performs `effect` unless an earlier delivery already did; resolves once the outcome is durable. */
-  async once<T extends JsonValue | void>(key: string, effect: () => Promise<T>, options: { inDoubt?: InDoubtPolicy } = {}): Promise<EffectResult<T>> {
+  async once<T extends JsonValue | void>(
+    key: string,
+    effect: () => Promise<T>,
+    options: { inDoubt?: InDoubtPolicy } = {},
+  ): Promise<EffectResult<T>> {
     if (this.inFlight.has(key)) return { performed: false, reason: "in_progress", value: undefined };
     const row = this.read(key);
     if (row?.status === "done") {
-      return { performed: false, reason: "done", value: row.result === null ? undefined : (JSON.parse(row.result) as T) };
+      return {
+        performed: false,
+        reason: "done",
+        value: row.result === null ? undefined : (JSON.parse(row.result) as T),
+      };
     }
     const policy = options.inDoubt ?? "repeat";
     if (row?.status === "pending" && row.incarnation !== this.incarnation && policy === "skip") {
@@ -92,7 +101,8 @@ export class EffectLedger {
 
   /** Forgets effects recorded before `before` (epoch ms); returns how many. */
   prune(before: number): number {
-    return this.db.prepare("DELETE FROM effects WHERE consumer = ? AND updated_at < ?").run(this.consumer, before).changes;
+    return this.db.prepare("DELETE FROM effects WHERE consumer = ? AND updated_at < ?").run(this.consumer, before)
+      .changes;
   }
 
   close(): void {

@@ -30,9 +30,21 @@ export const METRIC_NAMES = {
   latency: "hub.consumer.latency",
 } as const;
 
-function ensure(broker: ServiceBroker, name: string, type: "counter" | "histogram", labelNames: string[], unit?: string): void {
+function ensure(
+  broker: ServiceBroker,
+  name: string,
+  type: "counter" | "histogram",
+  labelNames: string[],
+  unit?: string,
+): void {
   if (!broker.isMetricsEnabled() || broker.metrics.hasMetric(name)) return;
-  broker.metrics.register({ name, type, labelNames, ...(unit !== undefined ? { unit } : {}), ...(type === "histogram" ? { quantiles: true, buckets: true } : {}) });
+  broker.metrics.register({
+    name,
+    type,
+    labelNames,
+    ...(unit !== undefined ? { unit } : {}),
+    ...(type === "histogram" ? { quantiles: true, buckets: true } : {}),
+  });
 }
 
 export function consumerMetrics(broker: ServiceBroker, consumer: string): ConsumerMetrics {

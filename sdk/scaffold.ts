@@ -9,7 +9,9 @@ const camel = (name: string): string => name.replace(/-([a-z0-9])/g, (_, c: stri
 /** Creates `plugins/<name>/` with a one-file consumer, its test and a README; returns the files. */
 export function scaffoldConsumerPlugin(name: string, root = process.cwd()): string[] {
   if (!NAME.test(name) || name.length > 50) {
-    throw new ValidationError("Invalid plugin name", [{ field: "name", code: "invalid_format", message: "must be kebab-case, e.g. order-notifier" }]);
+    throw new ValidationError("Invalid plugin name", [
+      { field: "name", code: "invalid_format", message: "must be kebab-case, e.g. order-notifier" },
+    ]);
   }
   const dir = join(root, "plugins", name);
   if (existsSync(dir)) throw new ConflictError(`plugins/${name} exists`, "plugin_exists");

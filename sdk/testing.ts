@@ -35,7 +35,14 @@ export function fixtureActivity(fixture: ActivityFixture): Activity {
 
 /** A principal with every scope, for calling a consumer's actions as a tenant. */
 export function testPrincipal(tenantId = TEST_TENANT, settings: Principal["settings"] = {}): Principal {
-  return { tenantId, keyId: "key_test", kind: "api", scopes: ["read", "ingest", "admin"], quota: { rate: 1e9, burst: 1e9 }, settings };
+  return {
+    tenantId,
+    keyId: "key_test",
+    kind: "api",
+    scopes: ["read", "ingest", "admin"],
+    quota: { rate: 1e9, burst: 1e9 },
+    settings,
+  };
 }
 
 export interface ConsumerHarness {
@@ -71,7 +78,10 @@ export async function startConsumerHarness(
         logLevel: "warn",
         ...options.hub,
         roles: ["consumer"],
-        plugins: { ...options.hub?.plugins, ...(options.config !== undefined ? { [consumer.consumerId]: options.config } : {}) },
+        plugins: {
+          ...options.hub?.plugins,
+          ...(options.config !== undefined ? { [consumer.consumerId]: options.config } : {}),
+        },
       },
     },
     { HUB_DATA_DIR: dataDir },
@@ -93,7 +103,8 @@ export async function startConsumerHarness(
     for (;;) {
       const lag = await queue.lag(consumer.group, hub.config.topics.activities);
       if (lag.every((p) => p.lag === 0)) return;
-      if (Date.now() > deadline) throw new Error(`consumer '${consumer.consumerId}' did not commit within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`consumer '${consumer.consumerId}' did not commit within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -109,7 +120,11 @@ export async function startConsumerHarness(
         if (deliverOptions.store !== false) await store.put(activities);
         await queue.publish(
           hub.config.topics.activities,
-          activities.map((a) => ({ key: partitionKeyOf(a), value: JSON.stringify(a), headers: { tenant: a.tenantId, type: a.type } })),
+          activities.map((a) => ({
+            key: partitionKeyOf(a),
+            value: JSON.stringify(a),
+            headers: { tenant: a.tenantId, type: a.type },
+          })),
         );
         await settled(deliverOptions.timeoutMs ?? 10_000);
         return reports;

@@ -19,7 +19,8 @@ async function main(): Promise<void> {
     { HUB_DATA_DIR: process.env.HUB_DATA_DIR },
   );
   await hub.start();
-  const port = ((hub.broker.getLocalService("api") as unknown as { server: Server }).server.address() as AddressInfo).port;
+  const port = ((hub.broker.getLocalService("api") as unknown as { server: Server }).server.address() as AddressInfo)
+    .port;
   process.stdout.write(`READY http://127.0.0.1:${port}\n`);
 }
 

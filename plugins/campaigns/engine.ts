@@ -3,7 +3,14 @@ import { leadKeyOf, type Activity, type JsonValue } from "../../core/activity/mo
 import type { EffectLedger } from "../../sdk/effects";
 import { deadLetter, ok, retry, type Outcome } from "../../sdk/results";
 import type { ActivityStore } from "../store/contract";
-import { qualifies, TriggerIndex, type CompiledCampaign, type HistoryCounter, type LeadView, type QualificationRecord } from "./rules";
+import {
+  qualifies,
+  TriggerIndex,
+  type CompiledCampaign,
+  type HistoryCounter,
+  type LeadView,
+  type QualificationRecord,
+} from "./rules";
 import type { CampaignState, Run } from "./state";
 import type { StepContext, StepOutcome, StepRegistry } from "./steps";
 
@@ -54,7 +61,8 @@ export class CampaignEngine {
     const candidates: Array<{ activity: Activity; compiled: CompiledCampaign; runId: string }> = [];
     for (const activity of batch) {
       if (activity.leadId === undefined) continue;
-      for (const compiled of this.index.matches(activity)) candidates.push({ activity, compiled, runId: `${compiled.campaign.id}:${activity.id}` });
+      for (const compiled of this.index.matches(activity))
+        candidates.push({ activity, compiled, runId: `${compiled.campaign.id}:${activity.id}` });
     }
     if (candidates.length === 0) return batch.map(() => ok());
 
@@ -89,12 +97,20 @@ export class CampaignEngine {
       const at = Date.parse(activity.occurredAt);
       if (!qualifies(campaign.qualification, previous, at)) return;
       overlay.set(key, { lastAt: Math.max(at, previous?.lastAt ?? 0), count: (previous?.count ?? 0) + 1 });
-      fresh.push({ id: runId, tenantId: campaign.tenantId, campaignId: campaign.id, activity, leadId: activity.leadId! });
+      fresh.push({
+        id: runId,
+        tenantId: campaign.tenantId,
+        campaignId: campaign.id,
+        activity,
+        leadId: activity.leadId!,
+      });
       toExecute.add(runId);
     });
     this.state.startRuns(fresh);
 
-    const runs = [...toExecute].map((id) => this.state.run(id)).filter((r): r is Run => r !== undefined && r.status === "running");
+    const runs = [...toExecute]
+      .map((id) => this.state.run(id))
+      .filter((r): r is Run => r !== undefined && r.status === "running");
     const results = await this.executeByLead(runs);
     const failedActivities = new Set<string>();
     runs.forEach((run, i) => {
@@ -103,9 +119,26 @@ export class CampaignEngine {
     if (failedActivities.size === 0) return batch.map(() => ok());
     const lastAttempt = attempt >= this.options.maxAttempts;
     if (lastAttempt) {
-      await Promise.all(runs.filter((_r, i) => results[i] === "error").map((r) => this.state.progress(r, "failed", r.nextStep, null, { step: null, stepType: null, status: "failed", detail: { reason: "retries exhausted" } })));
+      await Promise.all(
+        runs
+          .filter((_r, i) => results[i] === "error")
+          .map((r) =>
+            this.state.progress(r, "failed", r.nextStep, null, {
+              step: null,
+              stepType: null,
+              status: "failed",
+              detail: { reason: "retries exhausted" },
+            }),
+          ),
+      );
     }
-    return batch.map((a) => (!failedActivities.has(a.id) ? ok() : lastAttempt ? deadLetter("campaign step kept failing") : retry("campaign step failed")));
+    return batch.map((a) =>
+      !failedActivities.has(a.id)
+        ? ok()
+        : lastAttempt
+          ? deadLetter("campaign step kept failing")
+          : retry("campaign step failed"),
+    );
   }
 
   /** Resumes runs whose wait is over (and, at start, runs a crash interrupted). */
@@ -119,7 +152,13 @@ export class CampaignEngine {
       let count = 0;
       let pageToken: string | undefined;
       for (let page = 0; page < HISTORY_MAX_PAGES && count < atMost; page++) {
-        const result = await store.leadHistory(trigger.tenantId, leadKeyOf(trigger), { types: [activityType], since, until, limit: HISTORY_PAGE, ...(pageToken ? { pageToken } : {}) });
+        const result = await store.leadHistory(trigger.tenantId, leadKeyOf(trigger), {
+          types: [activityType],
+          since,
+          until,
+          limit: HISTORY_PAGE,
+          ...(pageToken ? { pageToken } : {}),
+        });
         for (const a of result.items) if (a.id !== excludeId && test(a) && ++count >= atMost) break;
         if (!result.nextPageToken) break;
         pageToken = result.nextPageToken;
@@ -158,7 +197,12 @@ export class CampaignEngine {
   private async executeSteps(run: Run): Promise<RunResult> {
     const campaign = this.byId.get(`${run.tenantId}/${run.campaignId}`);
     if (!campaign) {
-      await this.state.progress(run, "failed", run.nextStep, null, { step: null, stepType: null, status: "failed", detail: { reason: "campaign deleted" } });
+      await this.state.progress(run, "failed", run.nextStep, null, {
+        step: null,
+        stepType: null,
+        status: "failed",
+        detail: { reason: "campaign deleted" },
+      });
       return "failed";
     }
     let lead = this.state.lead(run.tenantId, run.leadId);
@@ -168,12 +212,22 @@ export class CampaignEngine {
       try {
         parsed = this.steps.parse(stepInput);
       } catch (error) {
-        await this.state.progress(run, "failed", i, null, { step: i, stepType: stepInput.type, status: "failed", detail: { reason: String(error) } });
+        await this.state.progress(run, "failed", i, null, {
+          step: i,
+          stepType: stepInput.type,
+          status: "failed",
+          detail: { reason: String(error) },
+        });
         return "failed";
       }
       if ("wait" in parsed) {
         const wakeAt = Date.now() + parsed.wait * 60_000;
-        await this.state.progress(run, "waiting", i + 1, wakeAt, { step: i, stepType: "wait", status: "waiting", detail: { until: new Date(wakeAt).toISOString() } });
+        await this.state.progress(run, "waiting", i + 1, wakeAt, {
+          step: i,
+          stepType: "wait",
+          status: "waiting",
+          detail: { until: new Date(wakeAt).toISOString() },
+        });
         return "waiting";
       }
       const effectKey = `${run.id}:${i}`;
@@ -193,21 +247,39 @@ export class CampaignEngine {
         if (parsed.type.external) {
           const type = parsed.type;
           const options = parsed.options;
-          const result = await this.effects.once(effectKey, async () => ((await type.execute(options, ctx)) ?? {}) as JsonValue, { inDoubt: type.inDoubt ?? "repeat" });
-          outcome = result.performed ? (result.value as StepOutcome) : { status: "skipped", detail: { reason: result.reason === "done" ? "already performed" : result.reason } };
+          const result = await this.effects.once(
+            effectKey,
+            async () => ((await type.execute(options, ctx)) ?? {}) as JsonValue,
+            { inDoubt: type.inDoubt ?? "repeat" },
+          );
+          outcome = result.performed
+            ? (result.value as StepOutcome)
+            : { status: "skipped", detail: { reason: result.reason === "done" ? "already performed" : result.reason } };
         } else {
           outcome = (await parsed.type.execute(parsed.options, ctx)) ?? {};
           lead = this.state.lead(run.tenantId, run.leadId);
         }
       } catch (error) {
         this.logger.warn({ runId: run.id, step: i, err: String(error) }, "campaign step failed");
-        await this.state.log(run, i, stepInput.type, "error", { message: String(error instanceof Error ? error.message : error).slice(0, 500) });
+        await this.state.log(run, i, stepInput.type, "error", {
+          message: String(error instanceof Error ? error.message : error).slice(0, 500),
+        });
         return "error";
       }
       this.options.onStep?.(run, i, stepInput.type, Date.now() - Date.parse(run.activity.receivedAt));
-      await this.state.progress(run, "running", i + 1, null, { step: i, stepType: stepInput.type, status: outcome.status ?? "done", detail: outcome.detail ?? null });
+      await this.state.progress(run, "running", i + 1, null, {
+        step: i,
+        stepType: stepInput.type,
+        status: outcome.status ?? "done",
+        detail: outcome.detail ?? null,
+      });
     }
-    await this.state.progress(run, "done", campaign.steps.length, null, { step: null, stepType: null, status: "completed", detail: null });
+    await this.state.progress(run, "done", campaign.steps.length, null, {
+      step: null,
+      stepType: null,
+      status: "completed",
+      detail: null,
+    });
     return "done";
   }
 }

@@ -1,6 +1,22 @@
 import { z } from "zod";
 
-export const CONSTRAINT_OPS = ["equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with", "regex", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "not_exists"] as const;
+export const CONSTRAINT_OPS = [
+  "equals",
+  "not_equals",
+  "contains",
+  "not_contains",
+  "starts_with",
+  "ends_with",
+  "regex",
+  "gt",
+  "gte",
+  "lt",
+  "lte",
+  "in",
+  "not_in",
+  "exists",
+  "not_exists",
+] as const;
 export type ConstraintOp = (typeof CONSTRAINT_OPS)[number];
 
 const scalar = z.union([z.string().max(2048), z.number(), z.boolean()]);
@@ -21,10 +37,17 @@ export const constraintSchema = z
     const needsNone = c.op === "exists" || c.op === "not_exists";
     if (needsNone) return;
     if (c.value === undefined) ctx.addIssue({ code: "custom", path: ["value"], message: `is required for '${c.op}'` });
-    else if (needsList !== Array.isArray(c.value)) ctx.addIssue({ code: "custom", path: ["value"], message: needsList ? "must be a list" : "must be a single value" });
-    else if (["gt", "gte", "lt", "lte"].includes(c.op) && typeof c.value !== "number") ctx.addIssue({ code: "custom", path: ["value"], message: "must be a number" });
+    else if (needsList !== Array.isArray(c.value))
+      ctx.addIssue({
+        code: "custom",
+        path: ["value"],
+        message: needsList ? "must be a list" : "must be a single value",
+      });
+    else if (["gt", "gte", "lt", "lte"].includes(c.op) && typeof c.value !== "number")
+      ctx.addIssue({ code: "custom", path: ["value"], message: "must be a number" });
     else if (c.op === "regex") {
-      if (typeof c.value !== "string" || c.value.length > 200) ctx.addIssue({ code: "custom", path: ["value"], message: "must be a pattern of at most 200 characters" });
+      if (typeof c.value !== "string" || c.value.length > 200)
+        ctx.addIssue({ code: "custom", path: ["value"], message: "must be a pattern of at most 200 characters" });
       else {
         try {
           new RegExp(c.value);

@@ -78,8 +78,12 @@ function present(campaign: Campaign): Campaign {
 function limitOf(query: Record<string, unknown> | undefined): { limit: number; before?: number } {
   const limit = query?.limit === undefined ? 100 : Number(query.limit);
   const before = query?.before === undefined ? undefined : Number(query.before);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError("Invalid limit", [{ field: "limit", code: "out_of_range", message: "must be 1-1000" }]);
-  if (before !== undefined && !Number.isInteger(before)) throw new ValidationError("Invalid before", [{ field: "before", code: "invalid_type", message: "must be a log sequence number" }]);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    throw new ValidationError("Invalid limit", [{ field: "limit", code: "out_of_range", message: "must be 1-1000" }]);
+  if (before !== undefined && !Number.isInteger(before))
+    throw new ValidationError("Invalid before", [
+      { field: "before", code: "invalid_type", message: "must be a log sequence number" },
+    ]);
   return before === undefined ? { limit } : { limit, before };
 }
 
@@ -90,7 +94,11 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
     version: "1.0.0",
     description: "Triggered (smart) campaigns: triggers, lead filters, qualification rules and flow steps",
     config,
-    delivery: { batchSize: 500, maxInFlight: 8, retries: { max: MAX_RETRIES, initialBackoffMs: 200, maxBackoffMs: 5000 } },
+    delivery: {
+      batchSize: 500,
+      maxInFlight: 8,
+      retries: { max: MAX_RETRIES, initialBackoffMs: 200, maxBackoffMs: 5000 },
+    },
     start(ctx) {
       const state = new CampaignState(ctx.hub.config.dataDir);
       const smtp = ctx.config.smtp;
@@ -107,7 +115,8 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
           tls: { rejectUnauthorized: smtp.host !== "127.0.0.1" },
         }));
       const registry = new StepRegistry();
-      for (const step of [...builtInStepTypes({ mailer, from: ctx.config.from }), ...(options.steps ?? [])]) registry.register(step);
+      for (const step of [...builtInStepTypes({ mailer, from: ctx.config.from }), ...(options.steps ?? [])])
+        registry.register(step);
       const engine = new CampaignEngine(state, registry, ctx.effects, ctx.store, ctx.logger, {
         concurrency: ctx.config.concurrency,
         maxAttempts: MAX_RETRIES + 1,
@@ -135,7 +144,9 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
       const timer = setInterval(() => void tick(), ctx.config.waitPollMs);
       timer.unref();
       // Runs a crash interrupted after their activity was committed (e.g. after a wait).
-      void engine.resume(state.runningRuns(10_000)).catch((error: unknown) => ctx.logger.error({ err: String(error) }, "resuming runs failed"));
+      void engine
+        .resume(state.runningRuns(10_000))
+        .catch((error: unknown) => ctx.logger.error({ err: String(error) }, "resuming runs failed"));
       return Object.assign(holder, { state, engine, timer }) as State;
     },
     handle: (batch, ctx) => ctx.state.engine.handle(batch, ctx.attempt),
@@ -154,7 +165,16 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
       };
       const registry = (): StepRegistry => {
         const r = new StepRegistry();
-        for (const step of [...builtInStepTypes({ mailer: () => { throw new Error("validation only"); }, from: "" }), ...(options.steps ?? [])]) r.register(step);
+        for (const step of [
+          ...builtInStepTypes({
+            mailer: () => {
+              throw new Error("validation only");
+            },
+            from: "",
+          }),
+          ...(options.steps ?? []),
+        ])
+          r.register(step);
         return r;
       };
       const validator = registry();
@@ -164,7 +184,10 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
         return present(c);
       };
       return {
-        list: { scope: "read", handler: (ctx: Ctx) => ({ items: running().state.state.listCampaigns(tenantOf(ctx)).map(present) }) },
+        list: {
+          scope: "read",
+          handler: (ctx: Ctx) => ({ items: running().state.state.listCampaigns(tenantOf(ctx)).map(present) }),
+        },
         get: { scope: "read", handler: (ctx: Ctx) => present(campaign(ctx)) },
         create: {
           scope: "admin",
@@ -188,7 +211,8 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
           scope: "admin",
           handler(ctx: Ctx) {
             const id = ctx.params.params?.id ?? "";
-            if (!running().state.state.deleteCampaign(tenantOf(ctx), id)) throw new NotFoundError(`No campaign '${id}'`, "campaign_not_found");
+            if (!running().state.state.deleteCampaign(tenantOf(ctx), id))
+              throw new NotFoundError(`No campaign '${id}'`, "campaign_not_found");
             running().state.engine.reload();
             ctx.meta.$statusCode = 204;
             return null;
@@ -196,11 +220,19 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
         },
         activate: {
           scope: "admin",
-          handler: (ctx: Ctx) => changed(running().state.state.setStatus(tenantOf(ctx), ctx.params.params?.id ?? "", "active"), ctx.params.params?.id ?? ""),
+          handler: (ctx: Ctx) =>
+            changed(
+              running().state.state.setStatus(tenantOf(ctx), ctx.params.params?.id ?? "", "active"),
+              ctx.params.params?.id ?? "",
+            ),
         },
         deactivate: {
           scope: "admin",
-          handler: (ctx: Ctx) => changed(running().state.state.setStatus(tenantOf(ctx), ctx.params.params?.id ?? "", "inactive"), ctx.params.params?.id ?? ""),
+          handler: (ctx: Ctx) =>
+            changed(
+              running().state.state.setStatus(tenantOf(ctx), ctx.params.params?.id ?? "", "inactive"),
+              ctx.params.params?.id ?? "",
+            ),
         },
         log: {
           scope: "read",

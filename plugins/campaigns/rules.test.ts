@@ -4,9 +4,19 @@ import type { Activity } from "../../core/activity/model";
 import { constraintSchema, type Campaign } from "./model";
 import { compileActivityTest, compileConstraint, compileFilter, qualifies, TriggerIndex, type LeadView } from "./rules";
 
-const c = (op: string, value?: unknown) => constraintSchema.parse({ attribute: "x", op, ...(value !== undefined ? { value } : {}) });
+const c = (op: string, value?: unknown) =>
+  constraintSchema.parse({ attribute: "x", op, ...(value !== undefined ? { value } : {}) });
 const visit = (url: string, extra: Partial<Activity> = {}): Activity => ({
-  id: "a1", tenantId: "t1", leadId: "l1", type: "visit_web_page", source: "web", occurredAt: "2025-01-31T00:00:00.000Z", receivedAt: "", attributes: { url, enrichment: { utm: { source: "Ads" } } }, schemaVersion: 1, ...extra,
+  id: "a1",
+  tenantId: "t1",
+  leadId: "l1",
+  type: "visit_web_page",
+  source: "web",
+  occurredAt: "2025-01-31T00:00:00.000Z",
+  receivedAt: "",
+  attributes: { url, enrichment: { utm: { source: "Ads" } } },
+  schemaVersion: 1,
+  ...extra,
 });
 const lead: LeadView = { leadId: "l1", fields: { country: "DE", employees: 250 }, score: 42, lists: new Set(["vip"]) };
 
@@ -38,21 +48,41 @@ describe("campaign rules", () => {
   });
 
   it("reads dotted attribute paths, including enrichment", () => {
-    const test = compileActivityTest([constraintSchema.parse({ attribute: "enrichment.utm.source", op: "equals", value: "ads" })]);
+    const test = compileActivityTest([
+      constraintSchema.parse({ attribute: "enrichment.utm.source", op: "equals", value: "ads" }),
+    ]);
     assert.ok(test(visit("https://x/")));
   });
 
   it("evaluates lead filters: fields, lists, score, history window", async () => {
-    assert.ok(compileFilter({ kind: "field", constraint: constraintSchema.parse({ attribute: "employees", op: "gte", value: 100 }) }).sync!(lead));
+    assert.ok(
+      compileFilter({
+        kind: "field",
+        constraint: constraintSchema.parse({ attribute: "employees", op: "gte", value: 100 }),
+      }).sync!(lead),
+    );
     assert.ok(compileFilter({ kind: "list", listId: "vip", member: true }).sync!(lead));
     assert.ok(compileFilter({ kind: "list", listId: "churned", member: false }).sync!(lead));
     assert.ok(!compileFilter({ kind: "score", op: "gt", value: 50 }).sync!(lead));
-    const history = compileFilter({ kind: "history", activityType: "email_opened", constraints: [], withinDays: 30, min: 1 }).history!;
+    const history = compileFilter({
+      kind: "history",
+      activityType: "email_opened",
+      constraints: [],
+      withinDays: 30,
+      min: 1,
+    }).history!;
     let asked: { since: number; until: number } | undefined;
     assert.ok(await history(lead, visit("u"), async (q) => ((asked = q), 1)));
     assert.equal(asked!.until - asked!.since, 30 * 86_400_000);
     assert.ok(!(await history(lead, visit("u"), async () => 0)));
-    const never = compileFilter({ kind: "history", activityType: "email_unsubscribed", constraints: [], withinDays: 365, min: 0, max: 0 }).history!;
+    const never = compileFilter({
+      kind: "history",
+      activityType: "email_unsubscribed",
+      constraints: [],
+      withinDays: 365,
+      min: 0,
+      max: 0,
+    }).history!;
     assert.ok(await never(lead, visit("u"), async () => 0));
     assert.ok(!(await never(lead, visit("u"), async () => 1)));
   });
@@ -67,12 +97,39 @@ describe("campaign rules", () => {
   });
 
   it("indexes triggers by tenant and type, ignoring inactive campaigns", () => {
-    const campaign = (id: string, tenantId: string, type: string, status: "active" | "inactive" = "active"): Campaign => ({
-      id, tenantId, status, name: id, version: 1, createdAt: "", updatedAt: "", filters: [], qualification: { mode: "once" }, steps: [{ type: "change_score", delta: 1 }],
-      triggers: [{ activityType: type, constraints: [constraintSchema.parse({ attribute: "url", op: "contains", value: "/pricing" })] }],
+    const campaign = (
+      id: string,
+      tenantId: string,
+      type: string,
+      status: "active" | "inactive" = "active",
+    ): Campaign => ({
+      id,
+      tenantId,
+      status,
+      name: id,
+      version: 1,
+      createdAt: "",
+      updatedAt: "",
+      filters: [],
+      qualification: { mode: "once" },
+      steps: [{ type: "change_score", delta: 1 }],
+      triggers: [
+        {
+          activityType: type,
+          constraints: [constraintSchema.parse({ attribute: "url", op: "contains", value: "/pricing" })],
+        },
+      ],
     });
-    const index = new TriggerIndex([campaign("c1", "t1", "visit_web_page"), campaign("c2", "t2", "visit_web_page"), campaign("c3", "t1", "fill_out_form"), campaign("c4", "t1", "visit_web_page", "inactive")]);
-    assert.deepEqual(index.matches(visit("https://x/pricing")).map((m) => m.campaign.id), ["c1"]);
+    const index = new TriggerIndex([
+      campaign("c1", "t1", "visit_web_page"),
+      campaign("c2", "t2", "visit_web_page"),
+      campaign("c3", "t1", "fill_out_form"),
+      campaign("c4", "t1", "visit_web_page", "inactive"),
+    ]);
+    assert.deepEqual(
+      index.matches(visit("https://x/pricing")).map((m) => m.campaign.id),
+      ["c1"],
+    );
     assert.deepEqual(index.matches(visit("https://x/blog")), []);
   });
 });

@@ -83,7 +83,14 @@ export interface LeadView {
 }
 
 /** Counts a lead's activities of a type in a window, stopping at `atMost`; provided by the store. */
-export type HistoryCounter = (query: { activityType: string; since: number; until: number; test: (a: Activity) => boolean; excludeId: string; atMost: number }) => Promise<number>;
+export type HistoryCounter = (query: {
+  activityType: string;
+  since: number;
+  until: number;
+  test: (a: Activity) => boolean;
+  excludeId: string;
+  atMost: number;
+}) => Promise<number>;
 
 export interface CompiledFilter {
   /** Filters that need no I/O. */
@@ -109,7 +116,14 @@ export function compileFilter(filter: LeadFilter): CompiledFilter {
       return {
         history: async (_lead, trigger, count) => {
           const until = Date.parse(trigger.occurredAt) + 1;
-          const n = await count({ activityType: filter.activityType, since: until - filter.withinDays * 86_400_000, until, test, excludeId: trigger.id, atMost });
+          const n = await count({
+            activityType: filter.activityType,
+            since: until - filter.withinDays * 86_400_000,
+            until,
+            test,
+            excludeId: trigger.id,
+            atMost,
+          });
           return n >= filter.min && (filter.max === undefined || n <= filter.max);
         },
       };

@@ -106,7 +106,9 @@ export class CampaignState implements LeadStateWriter {
       ),
       addMember: db.prepare("INSERT OR IGNORE INTO list_members (tenant_id, lead_id, list_id) VALUES (?, ?, ?)"),
       removeMember: db.prepare("DELETE FROM list_members WHERE tenant_id = ? AND lead_id = ? AND list_id = ?"),
-      qualification: db.prepare("SELECT last_at AS lastAt, count FROM qualifications WHERE tenant_id = ? AND campaign_id = ? AND lead_id = ?"),
+      qualification: db.prepare(
+        "SELECT last_at AS lastAt, count FROM qualifications WHERE tenant_id = ? AND campaign_id = ? AND lead_id = ?",
+      ),
       qualify: db.prepare(
         `INSERT INTO qualifications (tenant_id, campaign_id, lead_id, last_at, count) VALUES (?, ?, ?, ?, 1)
          ON CONFLICT (tenant_id, campaign_id, lead_id) DO UPDATE SET last_at = MAX(last_at, excluded.last_at), count = count + 1`,
@@ -139,11 +141,16 @@ export class CampaignState implements LeadStateWriter {
   }
 
   listCampaigns(tenantId: string): Campaign[] {
-    return (this.db.prepare("SELECT * FROM campaigns WHERE tenant_id = ? ORDER BY created_at, id").all(tenantId) as CampaignRow[]).map(toCampaign);
+    return (
+      this.db
+        .prepare("SELECT * FROM campaigns WHERE tenant_id = ? ORDER BY created_at, id")
+        .all(tenantId) as CampaignRow[]
+    ).map(toCampaign);
   }
 
   getCampaign(tenantId: string, id: string): Campaign | undefined {
-    const row = this.db.prepare("SELECT * FROM campaigns WHERE tenant_id = ? AND id = ?").get(tenantId, id) as CampaignRow | undefined;
+    const row = this.db.prepare("SELECT * FROM campaigns WHERE tenant_id = ? AND id = ?").get(tenantId, id) as
+      CampaignRow | undefined;
     return row ? toCampaign(row) : undefined;
   }
 
@@ -151,14 +158,18 @@ export class CampaignState implements LeadStateWriter {
     const id = `cmp_${randomBytes(8).toString("hex")}`;
     const now = new Date().toISOString();
     this.db
-      .prepare("INSERT INTO campaigns (tenant_id, id, definition, status, version, created_at, updated_at) VALUES (?, ?, ?, 'inactive', 1, ?, ?)")
+      .prepare(
+        "INSERT INTO campaigns (tenant_id, id, definition, status, version, created_at, updated_at) VALUES (?, ?, ?, 'inactive', 1, ?, ?)",
+      )
       .run(tenantId, id, JSON.stringify(input), now, now);
     return this.getCampaign(tenantId, id)!;
   }
 
   updateCampaign(tenantId: string, id: string, input: CampaignInput): Campaign | undefined {
     const changed = this.db
-      .prepare("UPDATE campaigns SET definition = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND id = ?")
+      .prepare(
+        "UPDATE campaigns SET definition = ?, version = version + 1, updated_at = ? WHERE tenant_id = ? AND id = ?",
+      )
       .run(JSON.stringify(input), new Date().toISOString(), tenantId, id).changes;
     return changed > 0 ? this.getCampaign(tenantId, id) : undefined;
   }
@@ -179,7 +190,12 @@ export class CampaignState implements LeadStateWriter {
   lead(tenantId: string, leadId: string): LeadView {
     const row = this.stmt.lead.get(tenantId, leadId) as { fields: string; score: number } | undefined;
     const lists = (this.stmt.lists.all(tenantId, leadId) as Array<{ list_id: string }>).map((r) => r.list_id);
-    return { leadId, fields: row ? (JSON.parse(row.fields) as { [key: string]: JsonValue }) : {}, score: row?.score ?? 0, lists: new Set(lists) };
+    return {
+      leadId,
+      fields: row ? (JSON.parse(row.fields) as { [key: string]: JsonValue }) : {},
+      score: row?.score ?? 0,
+      lists: new Set(lists),
+    };
   }
 
   private writeLead(tenantId: string, leadId: string, change: (lead: LeadView) => void): void {
@@ -196,7 +212,12 @@ export class CampaignState implements LeadStateWriter {
         const attrs = a.attributes;
         const leadId = a.leadId;
         let change: ((lead: LeadView) => void) | undefined;
-        if (a.type === "identify" && typeof attrs.traits === "object" && attrs.traits !== null && !Array.isArray(attrs.traits)) {
+        if (
+          a.type === "identify" &&
+          typeof attrs.traits === "object" &&
+          attrs.traits !== null &&
+          !Array.isArray(attrs.traits)
+        ) {
           const traits = attrs.traits;
           change = (lead) => Object.assign(lead.fields, traits);
         } else if (a.type === "change_data_value" && typeof attrs.field === "string") {
@@ -245,34 +266,89 @@ export class CampaignState implements LeadStateWriter {
   }
 
   /** Records new runs, their qualifications and a `triggered` log line in one transaction. */
-  startRuns(runs: Array<{ id: string; tenantId: string; campaignId: string; activity: Activity; leadId: string }>): void {
+  startRuns(
+    runs: Array<{ id: string; tenantId: string; campaignId: string; activity: Activity; leadId: string }>,
+  ): void {
     if (runs.length === 0) return;
     const now = Date.now();
     const at = new Date(now).toISOString();
     this.db.transaction(() => {
       for (const r of runs) {
-        if (this.stmt.insertRun.run(r.id, r.tenantId, r.campaignId, r.leadId, JSON.stringify(r.activity), now).changes === 0) continue;
+        if (
+          this.stmt.insertRun.run(r.id, r.tenantId, r.campaignId, r.leadId, JSON.stringify(r.activity), now).changes ===
+          0
+        )
+          continue;
         this.stmt.qualify.run(r.tenantId, r.campaignId, r.leadId, Date.parse(r.activity.occurredAt));
-        this.stmt.log.run(at, r.tenantId, r.campaignId, r.leadId, r.id, r.activity.id, null, null, "triggered", JSON.stringify({ activityType: r.activity.type }));
+        this.stmt.log.run(
+          at,
+          r.tenantId,
+          r.campaignId,
+          r.leadId,
+          r.id,
+          r.activity.id,
+          null,
+          null,
+          "triggered",
+          JSON.stringify({ activityType: r.activity.type }),
+        );
       }
     })();
   }
 
   /** Records a run's progress and a log line (group-committed; resolves once durable). */
-  progress(run: Run, status: RunStatus, nextStep: number, wakeAt: number | null, log?: { step: number | null; stepType: string | null; status: string; detail: JsonValue }): Promise<void> {
+  progress(
+    run: Run,
+    status: RunStatus,
+    nextStep: number,
+    wakeAt: number | null,
+    log?: { step: number | null; stepType: string | null; status: string; detail: JsonValue },
+  ): Promise<void> {
     const at = new Date().toISOString();
     return this.writes.add([
       () => {
         this.stmt.progress.run(status, nextStep, wakeAt, run.id);
-        if (log) this.stmt.log.run(at, run.tenantId, run.campaignId, run.leadId, run.id, run.activity.id, log.step, log.stepType, log.status, JSON.stringify(log.detail));
+        if (log)
+          this.stmt.log.run(
+            at,
+            run.tenantId,
+            run.campaignId,
+            run.leadId,
+            run.id,
+            run.activity.id,
+            log.step,
+            log.stepType,
+            log.status,
+            JSON.stringify(log.detail),
+          );
       },
     ]);
   }
 
   /** Appends a log line (group-committed). */
-  log(run: Pick<Run, "id" | "tenantId" | "campaignId" | "leadId" | "activity">, step: number | null, stepType: string | null, status: string, detail: JsonValue): Promise<void> {
+  log(
+    run: Pick<Run, "id" | "tenantId" | "campaignId" | "leadId" | "activity">,
+    step: number | null,
+    stepType: string | null,
+    status: string,
+    detail: JsonValue,
+  ): Promise<void> {
     const at = new Date().toISOString();
-    return this.writes.add([() => void this.stmt.log.run(at, run.tenantId, run.campaignId, run.leadId, run.id, run.activity.id, step, stepType, status, JSON.stringify(detail))]);
+    return this.writes.add([
+      () =>
+        void this.stmt.log.run(
+          at,
+          run.tenantId,
+          run.campaignId,
+          run.leadId,
+          run.id,
+          run.activity.id,
+          step,
+          stepType,
+          status,
+          JSON.stringify(detail),
+        ),
+    ]);
   }
 
   dueRuns(now: number, limit: number): Run[] {
@@ -291,7 +367,13 @@ export class CampaignState implements LeadStateWriter {
     return this.readLog("lead_id", tenantId, leadId, limit, before);
   }
 
-  private readLog(column: "campaign_id" | "lead_id", tenantId: string, value: string, limit: number, before?: number): LogEntry[] {
+  private readLog(
+    column: "campaign_id" | "lead_id",
+    tenantId: string,
+    value: string,
+    limit: number,
+    before?: number,
+  ): LogEntry[] {
     const rows = this.db
       .prepare(`SELECT * FROM log WHERE tenant_id = ? AND ${column} = ? AND seq < ? ORDER BY seq DESC LIMIT ?`)
       .all(tenantId, value, before ?? Number.MAX_SAFE_INTEGER, limit) as LogRow[];

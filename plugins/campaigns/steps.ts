@@ -53,13 +53,16 @@ export function defineStepType<S extends z.ZodTypeAny>(step: CampaignStepType<S>
 }
 
 export const WAIT_STEP = "wait";
-export const waitOptions = z.object({ type: z.literal(WAIT_STEP), minutes: z.number().positive().max(525_600) }).strict();
+export const waitOptions = z
+  .object({ type: z.literal(WAIT_STEP), minutes: z.number().positive().max(525_600) })
+  .strict();
 
 export class StepRegistry {
   private readonly types = new Map<string, CampaignStepType>();
 
   register(step: CampaignStepType): this {
-    if (this.types.has(step.type) || step.type === WAIT_STEP) throw new Error(`campaign step type '${step.type}' is registered twice`);
+    if (this.types.has(step.type) || step.type === WAIT_STEP)
+      throw new Error(`campaign step type '${step.type}' is registered twice`);
     this.types.set(step.type, step);
     return this;
   }
@@ -74,12 +77,17 @@ export class StepRegistry {
     steps.forEach((step, i) => {
       const schema = step.type === WAIT_STEP ? waitOptions : this.types.get(step.type)?.options;
       if (!schema) {
-        errors.push({ field: `steps[${i}].type`, code: "unknown_step", message: `must be one of ${[WAIT_STEP, ...this.types.keys()].join(", ")}` });
+        errors.push({
+          field: `steps[${i}].type`,
+          code: "unknown_step",
+          message: `must be one of ${[WAIT_STEP, ...this.types.keys()].join(", ")}`,
+        });
         return;
       }
       const parsed = schema.safeParse(step);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) errors.push({ field: [`steps[${i}]`, ...issue.path].join("."), code: issue.code, message: issue.message });
+        for (const issue of parsed.error.issues)
+          errors.push({ field: [`steps[${i}]`, ...issue.path].join("."), code: issue.code, message: issue.message });
       }
     });
     if (errors.length > 0) throw new ValidationError("Invalid flow steps", errors);
@@ -98,7 +106,12 @@ export class StepRegistry {
 export function renderTemplate(template: string, ctx: StepContext, escape: (s: string) => string = (s) => s): string {
   const root: { [key: string]: JsonValue } = {
     lead: { id: ctx.lead.leadId, score: ctx.lead.score, ...ctx.lead.fields },
-    activity: { id: ctx.activity.id, type: ctx.activity.type, occurredAt: ctx.activity.occurredAt, attributes: ctx.activity.attributes },
+    activity: {
+      id: ctx.activity.id,
+      type: ctx.activity.type,
+      occurredAt: ctx.activity.occurredAt,
+      attributes: ctx.activity.attributes,
+    },
     campaign: ctx.campaign,
   };
   return template.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (_, path: string) => {
@@ -150,7 +163,11 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
     options: z
       .object({
         type: z.literal("webhook"),
-        url: z.string().url().max(2048).refine((u) => /^https?:\/\//.test(u), "must be http(s)"),
+        url: z
+          .string()
+          .url()
+          .max(2048)
+          .refine((u) => /^https?:\/\//.test(u), "must be http(s)"),
         /** HMAC-SHA256 key for the `X-Hub-Signature` header; never returned by the API. */
         secret: z.string().min(16).max(256),
         timeoutMs: z.number().int().min(100).max(30_000).default(5000),
@@ -168,7 +185,11 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
       const signature = createHmac("sha256", o.secret).update(`${timestamp}.${body}`).digest("hex");
       const response = await fetch(o.url, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-hub-signature": `t=${timestamp},v1=${signature}`, "idempotency-key": ctx.effectKey },
+        headers: {
+          "content-type": "application/json",
+          "x-hub-signature": `t=${timestamp},v1=${signature}`,
+          "idempotency-key": ctx.effectKey,
+        },
         body,
         signal: AbortSignal.timeout(o.timeoutMs),
       });

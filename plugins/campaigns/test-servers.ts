@@ -39,7 +39,9 @@ export interface ReceivedHook {
 }
 
 /** An HTTP receiver on 127.0.0.1 that answers `status()` and keeps every request. */
-export async function startWebhookSink(status: () => number = () => 204): Promise<{ url: string; hooks: ReceivedHook[]; stop(): Promise<void> }> {
+export async function startWebhookSink(
+  status: () => number = () => 204,
+): Promise<{ url: string; hooks: ReceivedHook[]; stop(): Promise<void> }> {
   const hooks: ReceivedHook[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -53,5 +55,9 @@ export async function startWebhookSink(status: () => number = () => 204): Promis
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/hook`, hooks, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    hooks,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -7,14 +7,31 @@ import { restIngestionPlugin } from "../ingestion/plugin";
 import { anonymizeIp, DEFAULT_BOT_PATTERN, enrichWebActivity, type WebEnrichment } from "./enrich";
 import { webEnrichmentPlugin } from "./plugin";
 
-const CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
-const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+const CHROME =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const IPHONE =
+  "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
 
 function visit(attributes: Activity["attributes"]): Activity {
-  return { id: "01", tenantId: "t", leadId: "l", type: "visit_web_page", source: "web", occurredAt: "", receivedAt: "", attributes, schemaVersion: 1 };
+  return {
+    id: "01",
+    tenantId: "t",
+    leadId: "l",
+    type: "visit_web_page",
+    source: "web",
+    occurredAt: "",
+    receivedAt: "",
+    attributes,
+    schemaVersion: 1,
+  };
 }
 
-const options = { geo: (ip: string) => geoip.lookup(ip), parseUserAgent: true, anonymizeIp: false, botPattern: DEFAULT_BOT_PATTERN };
+const options = {
+  geo: (ip: string) => geoip.lookup(ip),
+  parseUserAgent: true,
+  anonymizeIp: false,
+  botPattern: DEFAULT_BOT_PATTERN,
+};
 
 describe("web enrichment", () => {
   it("parses user agent, geo (offline database), page, UTM and a search referrer", () => {
@@ -30,15 +47,27 @@ describe("web enrichment", () => {
     assert.equal(e.userAgent?.os, "Windows");
     assert.equal(e.userAgent?.deviceType, "desktop");
     assert.equal(e.geo?.country, "GB");
-    assert.deepEqual(e.page, { host: "www.example.com", path: "/pricing", query: { utm_source: "newsletter", utm_medium: "email", utm_campaign: "spring", plan: "pro" } });
+    assert.deepEqual(e.page, {
+      host: "www.example.com",
+      path: "/pricing",
+      query: { utm_source: "newsletter", utm_medium: "email", utm_campaign: "spring", plan: "pro" },
+    });
     assert.deepEqual(e.utm, { source: "newsletter", medium: "email", campaign: "spring" });
-    assert.deepEqual(e.referrer, { host: "google.com", medium: "search", source: "google", searchTerm: "activity hub" });
+    assert.deepEqual(e.referrer, {
+      host: "google.com",
+      medium: "search",
+      source: "google",
+      searchTerm: "activity hub",
+    });
     assert.equal(e.bot, false);
     assert.equal(a.attributes.ip, "81.2.69.160");
   });
 
   it("flags bots, detects mobile devices, internal and social referrers", () => {
-    const bot = visit({ url: "https://example.com/", userAgent: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" });
+    const bot = visit({
+      url: "https://example.com/",
+      userAgent: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    });
     enrichWebActivity(bot, options);
     assert.equal((bot.attributes.enrichment as WebEnrichment).bot, true);
     const phone = visit({ url: "https://example.com/a", referrer: "https://example.com/b", userAgent: IPHONE });

@@ -5,7 +5,15 @@ import type { Activity, JsonValue } from "../../core/activity/model";
 /** What the enricher adds, under `activity.attributes.enrichment`. Absent parts had no input. */
 export interface WebEnrichment {
   [key: string]: JsonValue | undefined;
-  userAgent?: { browser: string | null; browserVersion: string | null; os: string | null; osVersion: string | null; deviceType: string; deviceVendor: string | null; deviceModel: string | null };
+  userAgent?: {
+    browser: string | null;
+    browserVersion: string | null;
+    os: string | null;
+    osVersion: string | null;
+    deviceType: string;
+    deviceVendor: string | null;
+    deviceModel: string | null;
+  };
   geo?: { country: string; region: string | null; city: string | null; timezone: string | null };
   page?: { host: string; path: string; query: { [name: string]: string } };
   utm?: { source?: string; medium?: string; campaign?: string; term?: string; content?: string };
@@ -17,7 +25,9 @@ export interface WebEnrichment {
 export type ReferrerMedium = "search" | "social" | "email" | "internal" | "external";
 
 /** Looks an IP up; `undefined` when unknown or private. */
-export type GeoLookup = (ip: string) => { country: string; region: string; city: string; timezone: string } | null | undefined;
+export type GeoLookup = (
+  ip: string,
+) => { country: string; region: string; city: string; timezone: string } | null | undefined;
 
 export interface EnrichOptions {
   geo?: GeoLookup;
@@ -30,7 +40,8 @@ export const DEFAULT_BOT_PATTERN =
   /bot\b|bot\/|crawl|spider|slurp|bingpreview|facebookexternalhit|headless|phantomjs|lighthouse|pingdom|uptime|^curl\/|^wget\/|python-requests|go-http-client|^java\/|okhttp|axios\/|node-fetch|scrapy|httpclient|preview/i;
 
 const SEARCH = /(^|\.)(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia|qwant|startpage|search\.brave)\./;
-const SOCIAL = /(^|\.)(facebook\.com|fb\.me|t\.co|twitter\.com|x\.com|linkedin\.com|lnkd\.in|instagram\.com|reddit\.com|pinterest\.com|youtube\.com|tiktok\.com|xing\.com)$/;
+const SOCIAL =
+  /(^|\.)(facebook\.com|fb\.me|t\.co|twitter\.com|x\.com|linkedin\.com|lnkd\.in|instagram\.com|reddit\.com|pinterest\.com|youtube\.com|tiktok\.com|xing\.com)$/;
 const WEBMAIL = /^(mail\.google\.com|outlook\.live\.com|outlook\.office\.com|mail\.yahoo\.com|webmail\.)/;
 const SEARCH_PARAMS = ["q", "query", "p", "text", "wd"];
 const UTM_KEYS = ["source", "medium", "campaign", "term", "content"] as const;
@@ -100,8 +111,12 @@ export function anonymizeIp(ip: string): string | undefined {
   const [head = "", tail] = ip.split("::");
   const left = head === "" ? [] : head.split(":");
   const right = tail === undefined || tail === "" ? [] : tail.split(":");
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
-  return `${groups.slice(0, 3).map((g) => g.toLowerCase()).join(":")}::`;
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return `${groups
+    .slice(0, 3)
+    .map((g) => g.toLowerCase())
+    .join(":")}::`;
 }
 
 /**
@@ -121,7 +136,13 @@ export function enrichWebActivity(activity: Activity, options: EnrichOptions): v
   if (ua !== undefined && options.parseUserAgent) enrichment.userAgent = parseUserAgent(ua);
   if (ip !== undefined && options.geo) {
     const geo = options.geo(ip);
-    if (geo) enrichment.geo = { country: geo.country, region: geo.region || null, city: geo.city || null, timezone: geo.timezone || null };
+    if (geo)
+      enrichment.geo = {
+        country: geo.country,
+        region: geo.region || null,
+        city: geo.city || null,
+        timezone: geo.timezone || null,
+      };
   }
   if (page) {
     const query: { [name: string]: string } = {};

@@ -28,8 +28,18 @@ function startChild(dataDir: string, smtpPort: number): Promise<{ child: ChildPr
   });
 }
 
-async function call(url: string, method: string, path: string, key: string, body: unknown): Promise<{ status: number; body: { [k: string]: unknown } }> {
-  const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  key: string,
+  body: unknown,
+): Promise<{ status: number; body: { [k: string]: unknown } }> {
+  const r = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   return { status: r.status, body: (await r.json()) as { [k: string]: unknown } };
 }
 
@@ -50,13 +60,22 @@ describe("campaigns survive kill -9 mid-stream", () => {
       const key = String(tenant.body.apiKey);
       const campaign = await call(hub.url, "POST", "/api/v1/campaigns", key, {
         name: "every pricing visit",
-        triggers: [{ activityType: "visit_web_page", constraints: [{ attribute: "url", op: "contains", value: "/pricing" }] }],
+        triggers: [
+          { activityType: "visit_web_page", constraints: [{ attribute: "url", op: "contains", value: "/pricing" }] },
+        ],
         qualification: { mode: "every_time" },
-        steps: [{ type: "send_email", to: "{{lead.id}}@example.com", subject: "Pricing", text: "activity {{activity.id}}" }],
+        steps: [
+          { type: "send_email", to: "{{lead.id}}@example.com", subject: "Pricing", text: "activity {{activity.id}}" },
+        ],
       });
       await call(hub.url, "POST", `/api/v1/campaigns/${String(campaign.body.id)}/activate`, key, {});
 
-      const visit = (i: number) => ({ type: "visit_web_page", leadId: `lead-${i}`, id: `visit-${i}`, attributes: { url: "https://example.com/pricing" } });
+      const visit = (i: number) => ({
+        type: "visit_web_page",
+        leadId: `lead-${i}`,
+        id: `visit-${i}`,
+        attributes: { url: "https://example.com/pricing" },
+      });
       let next = 0;
       // Stream in small batches; kill -9 once some emails are out and more are in flight.
       while (next < LEADS / 2) {
@@ -68,7 +87,10 @@ describe("campaigns survive kill -9 mid-stream", () => {
       hub.child.kill("SIGKILL");
       await new Promise((r) => hub.child.once("exit", r));
       const beforeRestart = smtp.mails.length;
-      assert.ok(beforeRestart < LEADS / 2, `the crash should interrupt the stream (${beforeRestart} emails already out)`);
+      assert.ok(
+        beforeRestart < LEADS / 2,
+        `the crash should interrupt the stream (${beforeRestart} emails already out)`,
+      );
 
       hub = await startChild(tmp.dir, smtp.port);
       child = hub.child;
@@ -79,7 +101,11 @@ describe("campaigns survive kill -9 mid-stream", () => {
         assert.equal((await call(hub.url, "POST", "/api/v1/activities", key, { activities: batch })).status, 202);
         next += 10;
       }
-      await eventually(() => (new Set(smtp.mails.map((m) => m.to[0])).size >= LEADS ? true : undefined), 30_000, "every email");
+      await eventually(
+        () => (new Set(smtp.mails.map((m) => m.to[0])).size >= LEADS ? true : undefined),
+        30_000,
+        "every email",
+      );
       await new Promise((r) => setTimeout(r, 1000));
       const recipients = smtp.mails.map((m) => m.to[0]);
       assert.equal(new Set(recipients).size, LEADS, "no missed trigger");
@@ -88,7 +114,10 @@ describe("campaigns survive kill -9 mid-stream", () => {
       // instant before the kill, before the ledger recorded them: at most one per pooled connection.
       const perLead = new Map<string, Set<string>>();
       for (const m of smtp.mails) perLead.set(m.to[0]!, (perLead.get(m.to[0]!) ?? new Set()).add(m.messageId));
-      assert.ok([...perLead.values()].every((ids) => ids.size === 1), "one Message-ID per (campaign, lead, activity)");
+      assert.ok(
+        [...perLead.values()].every((ids) => ids.size === 1),
+        "one Message-ID per (campaign, lead, activity)",
+      );
       const repeats = recipients.length - LEADS;
       process.stdout.write(`# raw SMTP repeats after kill -9: ${repeats}\n`);
       assert.ok(repeats <= 5, `at most one repeat per in-flight SMTP connection (${repeats})`);

@@ -37,7 +37,9 @@ describe("triggered campaigns over REST, with a real SMTP server and webhook rec
   it("fires the pricing campaign within a second, once per lead, with email, score and webhook", async () => {
     const created = await t.request("POST", "/api/v1/campaigns", apiKey, {
       name: "Pricing visitors who read our emails",
-      triggers: [{ activityType: "visit_web_page", constraints: [{ attribute: "url", op: "contains", value: "/pricing" }] }],
+      triggers: [
+        { activityType: "visit_web_page", constraints: [{ attribute: "url", op: "contains", value: "/pricing" }] },
+      ],
       filters: [{ kind: "history", activityType: "email_opened", withinDays: 30 }],
       qualification: { mode: "once" },
       steps: [
@@ -53,15 +55,32 @@ describe("triggered campaigns over REST, with a real SMTP server and webhook rec
     const activated = await t.request("POST", `/api/v1/campaigns/${id}/activate`, apiKey, {});
     assert.equal(activated.body.status, "active", JSON.stringify(activated.body));
 
-    await post({ type: "identify", leadId: "ada", attributes: { traits: { email: "ada@example.com", firstName: "Ada" } } });
-    await post({ type: "identify", leadId: "bob", attributes: { traits: { email: "bob@example.com", firstName: "Bob" } } });
-    await post({ type: "email_opened", leadId: "ada", occurredAt: new Date(Date.now() - 5 * 86_400_000).toISOString(), attributes: { emailId: "e1" } });
+    await post({
+      type: "identify",
+      leadId: "ada",
+      attributes: { traits: { email: "ada@example.com", firstName: "Ada" } },
+    });
+    await post({
+      type: "identify",
+      leadId: "bob",
+      attributes: { traits: { email: "bob@example.com", firstName: "Bob" } },
+    });
+    await post({
+      type: "email_opened",
+      leadId: "ada",
+      occurredAt: new Date(Date.now() - 5 * 86_400_000).toISOString(),
+      attributes: { emailId: "e1" },
+    });
     // Bob never opened an email: filtered out. Ada visits pricing twice: fires once.
     await new Promise((r) => setTimeout(r, 300));
     const sentAt = Date.now();
     await post({ type: "visit_web_page", leadId: "ada", attributes: { url: "https://example.com/pricing" } });
     await post({ type: "visit_web_page", leadId: "bob", attributes: { url: "https://example.com/pricing" } });
-    await eventually(() => (smtp.mails.length >= 1 && hooks.hooks.length >= 1 ? true : undefined), 5000, "email and webhook");
+    await eventually(
+      () => (smtp.mails.length >= 1 && hooks.hooks.length >= 1 ? true : undefined),
+      5000,
+      "email and webhook",
+    );
     assert.ok(Date.now() - sentAt < 1000, `fired after ${Date.now() - sentAt} ms`);
     await post({ type: "visit_web_page", leadId: "ada", attributes: { url: "https://example.com/pricing?again=1" } });
     await new Promise((r) => setTimeout(r, 500));
@@ -77,10 +96,13 @@ describe("triggered campaigns over REST, with a real SMTP server and webhook rec
     assert.equal(state.body.score, 10);
 
     const log = await t.request("GET", `/api/v1/campaigns/${id}/log`, apiKey);
-    assert.deepEqual(
-      log.body.items.map((e: { status: string }) => e.status).reverse(),
-      ["triggered", "done", "done", "done", "completed"],
-    );
+    assert.deepEqual(log.body.items.map((e: { status: string }) => e.status).reverse(), [
+      "triggered",
+      "done",
+      "done",
+      "done",
+      "completed",
+    ]);
     const leadLog = await t.request("GET", "/api/v1/leads/bob/campaign-log", apiKey);
     assert.equal(leadLog.body.items.length, 0);
   });
@@ -88,9 +110,15 @@ describe("triggered campaigns over REST, with a real SMTP server and webhook rec
   it("retries a failing webhook, waits durably, and keeps tenants apart", async () => {
     const created = await t.request("POST", "/api/v1/campaigns", apiKey, {
       name: "Form fill follow-up",
-      triggers: [{ activityType: "fill_out_form", constraints: [{ attribute: "formId", op: "in", value: ["demo", "trial"] }] }],
+      triggers: [
+        { activityType: "fill_out_form", constraints: [{ attribute: "formId", op: "in", value: ["demo", "trial"] }] },
+      ],
       qualification: { mode: "every_time" },
-      steps: [{ type: "wait", minutes: 0.005 }, { type: "webhook", url: hooks.url, secret: SECRET }, { type: "add_to_list", listId: "hot" }],
+      steps: [
+        { type: "wait", minutes: 0.005 },
+        { type: "webhook", url: hooks.url, secret: SECRET },
+        { type: "add_to_list", listId: "hot" },
+      ],
     });
     const id = created.body.id as string;
     await t.request("POST", `/api/v1/campaigns/${id}/activate`, apiKey, {});
@@ -98,10 +126,18 @@ describe("triggered campaigns over REST, with a real SMTP server and webhook rec
     failNext = 2;
     await post({ type: "fill_out_form", leadId: "cy", attributes: { formId: "demo" } });
     await eventually(() => (hooks.hooks.length > before ? true : undefined), 10_000, "webhook after retries");
-    await eventually(async () => ((await t.request("GET", "/api/v1/leads/cy/campaign-state", apiKey)).body.lists[0] === "hot" ? true : undefined), 5000, "list");
+    await eventually(
+      async () =>
+        (await t.request("GET", "/api/v1/leads/cy/campaign-state", apiKey)).body.lists[0] === "hot" ? true : undefined,
+      5000,
+      "list",
+    );
     const log = await t.request("GET", `/api/v1/campaigns/${id}/log`, apiKey);
     const statuses = log.body.items.map((e: { status: string }) => e.status);
-    assert.ok(statuses.includes("waiting") && statuses.includes("error") && statuses.includes("completed"), statuses.join(","));
+    assert.ok(
+      statuses.includes("waiting") && statuses.includes("error") && statuses.includes("completed"),
+      statuses.join(","),
+    );
 
     const other = await t.createTenant();
     assert.equal((await t.request("GET", `/api/v1/campaigns/${id}`, other.apiKey)).status, 404);
