@@ -1,0 +1,138 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { newActivityId } from "../core/activity/ids";
+import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, type Activity } from "../core/activity/model";
+import { activityJson } from "../core/activity/serialize";
+import { GroupCommit, openSqlite } from "../core/sqlite";
+import { EmbeddedStore } from "../plugins/store/embedded";
+
+/**
+ * `npm run bench:store`: the embedded store's `put` alone, batches of 500 with 4 in flight (as
+ * the ingest benchmark's clients), old and new write paths alternately in the same run:
+ * - `direct`: the previous store, every activity inserted into the indexed table (PK + lead
+ *   index) inside the fsync'd group commit on the main thread;
+ * - `lsm`: the current store (one segment row per group commit, indexer in a worker thread),
+ *   with the indexer sorting its chunks, and without (`lsm-unsorted`).
+ * Reports wall µs per activity until every put resolved, main-thread busy µs per activity (event
+ * loop utilisation), and for `lsm` the time until the worker has indexed everything. Activities
+ * are serialised before the clock starts, as the intake's queue publish already did.
+ * STORE_BENCH_ACTIVITIES (default 200,000), STORE_BENCH_ROUNDS (default 2).
+ */
+const total = Number(process.env.STORE_BENCH_ACTIVITIES ?? 200_000);
+const rounds = Number(process.env.STORE_BENCH_ROUNDS ?? 2);
+const BATCH = 500;
+const IN_FLIGHT = 4;
+
+interface Target {
+  put(activities: Activity[]): Promise<void>;
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function batches(): Activity[][] {
+  const out: Activity[][] = [];
+  for (let b = 0; b * BATCH < total; b++) {
+    out.push(
+      Array.from({ length: BATCH }, (_, i) => {
+        const n = b * BATCH + i;
+        const a: Activity = {
+          id: newActivityId(),
+          tenantId: "bench",
+          leadId: `lead-${n % 5000}`,
+          type: n % 10 === 0 ? "email_opened" : "visit_web_page",
+          source: "web",
+          occurredAt: new Date(Date.now() - (n % 86_400) * 1000).toISOString(),
+          receivedAt: new Date().toISOString(),
+          attributes: {
+            url: `https://www.example.com/products/item-${n % 300}?utm_source=newsletter&utm_campaign=fall`,
+            title: "Product page",
+            referrer: "https://www.google.com/",
+            userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+            ip: "203.0.113.7",
+          },
+          schemaVersion: ACTIVITY_SCHEMA_VERSION,
+        };
+        activityJson(a);
+        return a;
+      }),
+    );
+  }
+  return out;
+}
+
+/** The previous embedded store's write path, verbatim in effect. */
+function direct(dataDir: string): Target {
+  const db = openSqlite(join(dataDir, "store.db"));
+  db.exec(`
+    CREATE TABLE activities (
+      tenant_id TEXT NOT NULL, id TEXT NOT NULL, lead_key TEXT NOT NULL, type TEXT NOT NULL,
+      occurred_at INTEGER NOT NULL, body TEXT NOT NULL,
+      PRIMARY KEY (tenant_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX activities_by_lead ON activities (tenant_id, lead_key, occurred_at, id);
+  `);
+  const insert = db.prepare(
+    "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  const commit = new GroupCommit<Activity>(db, (items) => {
+    for (const a of items) {
+      insert.run(a.tenantId, a.id, leadKeyOf(a), a.type, Date.parse(a.occurredAt), activityJson(a));
+    }
+  });
+  return {
+    put: (activities) => commit.add(activities),
+    drain: async () => undefined,
+    stop: async () => db.close(),
+  };
+}
+
+async function lsm(dataDir: string, sorted: boolean): Promise<Target> {
+  const store = new EmbeddedStore({ dataDir, indexSorted: sorted, maxMemstoreActivities: Math.max(300_000, total) });
+  await store.start();
+  return { put: (a) => store.put(a), drain: () => store.whenIndexed(), stop: () => store.stop() };
+}
+
+async function run(name: string, open: (dir: string) => Promise<Target> | Target): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "hub-bench-store-"));
+  const work = batches();
+  const target = await open(dir);
+  const elu0 = performance.eventLoopUtilization();
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < work.length) await target.put(work[next++]!);
+    }),
+  );
+  const putMs = performance.now() - t0;
+  const elu = performance.eventLoopUtilization(elu0);
+  await target.drain();
+  const drainedMs = performance.now() - t0;
+  await target.stop();
+  rmSync(dir, { recursive: true, force: true });
+  const n = work.length * BATCH;
+  const us = (ms: number): string => ((ms * 1000) / n).toFixed(1).padStart(6);
+  console.log(
+    `${name.padEnd(13)} put ${us(putMs)} µs/activity (${((n / putMs) * 1000).toFixed(0).padStart(7)}/s)` +
+      `  main thread busy ${us(elu.active)} µs/activity` +
+      `  until indexed ${us(drainedMs)} µs/activity (${((n / drainedMs) * 1000).toFixed(0).padStart(7)}/s)`,
+  );
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `bench:store — ${total} activities per run, batches of ${BATCH}, ${IN_FLIGHT} in flight, 5,000 leads, fsync per group commit`,
+  );
+  for (let r = 0; r < rounds; r++) {
+    await run("direct (old)", (dir) => direct(dir));
+    await run("lsm (new)", (dir) => lsm(dir, true));
+    await run("lsm-unsorted", (dir) => lsm(dir, false));
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
