@@ -354,6 +354,8 @@ interface ServerDef {
   jvm(): { opts: string[]; main: string; args: string[]; extraClasspath?: string[] };
   /** undefined when ready, else why not */
   check(): Promise<string | undefined>;
+  /** Optional graceful stop run before SIGTERM */
+  gracefulStop?(): Promise<void>;
 }
 
 /** HBase's module flags for JDK 11+/17 (as its bin/hbase and build use). */
@@ -592,6 +594,23 @@ const hbaseDef: ServerDef = {
       if (!(Number(bean["masterFinishedInitializationTime"] ?? 0) > 0)) return "master still initializing";
     }
     return undefined;
+  },
+  // `HMaster stop --shutDownCluster` asks the master to flush and close regions and stop the region
+  // server and ZooKeeper in order (~15 s); a bare SIGTERM works too but takes longer.
+  async gracefulStop() {
+    await run(
+      JAVA,
+      [
+        ...jvmBase("hbase-stop", "256m"),
+        ...hbaseJvmOpts(),
+        "-cp",
+        [hbaseConfDir(), readClasspath("hbase")].join(path.delimiter),
+        "org.apache.hadoop.hbase.master.HMaster",
+        "stop",
+        "--shutDownCluster",
+      ],
+      { log: path.join(dirs.logs, "hbase-stop.log"), timeoutMs: 60_000 },
+    );
   },
 };
 
@@ -1131,10 +1150,22 @@ async function stopOne(name: ServerName, log: (s: string) => void): Promise<void
   }
   log(`${name}: stopping (pid ${pid})`);
   const t0 = Date.now();
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    /* already gone */
+  const def = DEFS[name];
+  if (def.gracefulStop) {
+    try {
+      await def.gracefulStop();
+      const graceDeadline = Date.now() + STOP_TIMEOUT_MS;
+      while (isAlive(pid) && Date.now() < graceDeadline) await sleep(200);
+    } catch (e) {
+      log(`${name}: graceful stop failed (${e instanceof Error ? e.message : String(e)}), sending SIGTERM`);
+    }
+  }
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
   }
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (isAlive(pid) && Date.now() < deadline) await sleep(200);
@@ -1172,7 +1203,7 @@ export async function stackDown(names: readonly string[] = [], options: StackOpt
         stop("kafka"),
       ]);
     },
-    STOP_TIMEOUT_MS * 4 + 60_000,
+    STOP_TIMEOUT_MS * 6 + 120_000,
   );
 }
 
