@@ -104,6 +104,9 @@ export const BUILT_IN_ACTIVITY_TYPES: readonly ActivityTypeDefinition[] = [
     objectId: { type: "string", required: true },
     operation: { type: "string", required: true, enum: ["created", "updated", "deleted"] },
     fields: { type: "json" },
+    connectorId: { type: "string" },
+    conflict: { type: "string", enum: ["apply", "conflict", "skip"] },
+    invalidFields: { type: "json" },
   }),
   builtIn(
     "mobile_event",
