@@ -49,7 +49,8 @@ function batches(): Activity[][] {
             url: `https://www.example.com/products/item-${n % 300}?utm_source=newsletter&utm_campaign=fall`,
             title: "Product page",
             referrer: "https://www.google.com/",
-            userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+            userAgent:
+              "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
             ip: "203.0.113.7",
           },
           schemaVersion: ACTIVITY_SCHEMA_VERSION,
@@ -84,7 +85,9 @@ function direct(dataDir: string): Target {
   return {
     put: (activities) => commit.add(activities),
     drain: async () => undefined,
-    stop: async () => db.close(),
+    stop: async () => {
+      db.close();
+    },
   };
 }
 

@@ -48,6 +48,7 @@ import type { HealthStatus } from "../../core/health";
 import { openSqlite, type SqliteDatabase } from "../../core/sqlite";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
 import { startIndexer, type IndexerEvent } from "./indexer";
+import { startLogWriter, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
 
@@ -80,14 +81,21 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
+/** The segment the log writer is committing. */
+interface InFlight {
+  seq: number;
+  items: Activity[];
+  lines: string[];
+  waiters: Waiter[];
+  trimTo: number | undefined;
+}
+
 interface Blocked extends Waiter {
   activities: Activity[];
   timer: NodeJS.Timeout;
 }
 
 const SQLITE_MODULE = createRequire(__filename).resolve("better-sqlite3");
-/** A group commit flushes at once beyond this many activities. */
-const MAX_GROUP = 20_000;
 /** Log segments are trimmed at most this often. */
 const TRIM_INTERVAL_MS = 1_000;
 
@@ -97,8 +105,11 @@ const byIdOrder = (x: Row, y: Row): number => (x.id < y.id ? 1 : x.id > y.id ? -
 export class EmbeddedStore implements ActivityStore {
   readonly type = "embedded";
   private db?: SqliteDatabase;
-  private log?: SqliteDatabase;
   private statements?: ReturnType<EmbeddedStore["prepare"]>;
+  private writer?: Worker;
+  private inFlight?: InFlight;
+  private claims = new Map<number, { resolve: (ids: string[]) => void; reject: (error: unknown) => void }>();
+  private nextClaim = 1;
   private memstore = new Memstore();
   private nextSeq = 1;
   private pending: Activity[] = [];
@@ -112,6 +123,7 @@ export class EmbeddedStore implements ActivityStore {
   private worker?: Worker;
   private indexerError?: string;
   private respawnTimer?: NodeJS.Timeout;
+  private respawnWriterTimer?: NodeJS.Timeout;
   private stopping = false;
   private progressWaiters: Array<Waiter & { target: number }> = [];
   private pauseWaiters: Array<() => void> = [];
@@ -124,7 +136,7 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   async start(): Promise<void> {
-    if (this.log) return;
+    if (this.db) return;
     const db = openSqlite(join(this.options.dataDir, "store.db"));
     const log = openSqlite(join(this.options.dataDir, "store-log.db"));
     try {
@@ -137,8 +149,6 @@ export class EmbeddedStore implements ActivityStore {
         CREATE INDEX IF NOT EXISTS activities_by_lead ON activities (tenant_id, lead_key, occurred_at, id);
         CREATE TABLE IF NOT EXISTS indexer_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       `);
-      // The indexer checkpoints the log every second; this is only a safety net if it is down.
-      log.pragma("wal_autocheckpoint = 50000");
       log.exec(`
         CREATE TABLE IF NOT EXISTS segments (seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, body TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS client_ids (
@@ -159,59 +169,74 @@ export class EmbeddedStore implements ActivityStore {
       }
       const maxSeq = (log.prepare("SELECT MAX(seq) FROM segments").pluck().get() as number | null) ?? 0;
       this.nextSeq = Math.max(maxSeq, this.indexedUpto) + 1;
+      log.close();
       this.db = db;
-      this.log = log;
-      this.statements = this.prepare(db, log);
+      this.statements = this.prepare(db);
+      await this.spawnLogWriter();
       await this.spawnIndexer(this.options.indexerPaused ?? false);
     } catch (error) {
+      if (log.open) log.close();
       this.db = undefined;
-      this.log = undefined;
+      this.statements = undefined;
+      const writer = this.writer;
+      this.writer = undefined;
+      await writer?.terminate();
       db.close();
-      log.close();
       throw error;
     }
   }
 
   async stop(): Promise<void> {
-    if (!this.log) return;
+    if (!this.db) return;
     this.stopping = true;
     for (const b of this.blocked.splice(0)) {
       clearTimeout(b.timer);
       b.reject(new UnavailableError("The store is stopping"));
     }
-    this.flush();
-    if (this.respawnTimer) clearTimeout(this.respawnTimer);
-    const worker = this.worker;
-    if (worker) {
-      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-      worker.postMessage({ type: "stop" });
-      const timer = setTimeout(() => void worker.terminate(), 10_000);
-      await exited;
-      clearTimeout(timer);
+    // Let accepted puts finish: the segment being committed, then what is pending.
+    for (;;) {
+      if (!this.inFlight) this.flush();
+      const inFlight = this.inFlight;
+      if (!inFlight) break;
+      await new Promise<void>((resolve) => inFlight.waiters.push({ resolve, reject: () => resolve() }));
     }
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    if (this.respawnWriterTimer) clearTimeout(this.respawnWriterTimer);
+    await Promise.all([stopWorker(this.worker), stopWorker(this.writer)]);
+    this.worker = undefined;
+    this.writer = undefined;
     for (const w of this.progressWaiters.splice(0)) w.reject(new Error("the store stopped"));
     for (const w of this.pauseWaiters.splice(0)) w();
-    this.db?.close();
-    this.log.close();
+    for (const w of this.pendingWaiters.splice(0)) w.reject(new UnavailableError("The store stopped"));
+    this.pending = [];
+    for (const c of this.claims.values()) c.reject(new UnavailableError("The store stopped"));
+    this.claims.clear();
+    this.db.close();
     this.db = undefined;
-    this.log = undefined;
     this.statements = undefined;
     this.memstore = new Memstore();
     this.stopping = false;
   }
 
-  async claimClientIds(tenantId: string, claims: ClientIdClaim[]): Promise<string[]> {
-    const { claimInsert, claimSelect } = this.open();
-    return this.log!.transaction(() =>
-      claims.map((claim) => {
-        claimInsert.run(tenantId, claim.clientId, claim.proposedId);
-        return claimSelect.get(tenantId, claim.clientId) as string;
-      }),
-    )();
+  claimClientIds(tenantId: string, claims: ClientIdClaim[]): Promise<string[]> {
+    this.open();
+    const writer = this.writer;
+    if (!writer) return Promise.reject(new UnavailableError("The store's log writer is down"));
+    if (claims.length === 0) return Promise.resolve([]);
+    const req = this.nextClaim++;
+    return new Promise<string[]>((resolve, reject) => {
+      this.claims.set(req, { resolve, reject });
+      this.send(writer, {
+        type: "claim",
+        req,
+        tenantId,
+        claims: claims.map((c): [string, string] => [c.clientId, c.proposedId]),
+      });
+    });
   }
 
   put(activities: Activity[]): Promise<void> {
-    if (!this.log || this.stopping) return Promise.reject(new Error("embedded store is not started"));
+    if (!this.db || this.stopping) return Promise.reject(new Error("embedded store is not started"));
     if (activities.length === 0) return Promise.resolve();
     if (this.blocked.length === 0 && this.hasRoom(activities.length)) return this.append(activities);
     return new Promise<void>((resolve, reject) => {
@@ -326,7 +351,8 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   async health(): Promise<HealthStatus> {
-    if (!this.log) return { ok: false, status: "down", detail: "not started" };
+    if (!this.db) return { ok: false, status: "down", detail: "not started" };
+    if (!this.writer) return { ok: false, status: "down", detail: "log writer down" };
     const behind = this.memstore.size;
     if (!this.worker) {
       return {
@@ -370,7 +396,7 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   private hasRoom(n: number): boolean {
-    const used = this.memstore.size + this.pending.length;
+    const used = this.memstore.size + this.pending.length + (this.inFlight?.items.length ?? 0);
     return used === 0 || used + n <= this.maxMemstore;
   }
 
@@ -386,42 +412,129 @@ export class EmbeddedStore implements ActivityStore {
   private append(activities: Activity[]): Promise<void> {
     for (const a of activities) this.pending.push(a);
     const done = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
-    if (this.pending.length >= MAX_GROUP) this.flush();
-    else if (!this.flushScheduled) {
+    if (!this.flushScheduled && !this.inFlight) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
     return done;
   }
 
-  /** Writes what is pending as one segment (one fsync), then adds it to the memstore and answers. */
+  /**
+   * Sends what is pending to the log writer as one segment (one row, one fsync there). One
+   * segment is in flight at a time; puts arriving meanwhile form the next group.
+   */
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pending.length === 0 || !this.statements) return;
+    if (this.inFlight || this.pending.length === 0 || !this.statements) return;
     const items = this.pending;
     const waiters = this.pendingWaiters;
     this.pending = [];
     this.pendingWaiters = [];
-    const seq = this.nextSeq;
-    const lines = items.map((a) => activityJson(a));
-    const now = Date.now();
-    const trimTo =
-      this.durableUpto > this.trimmedUpto && now - this.lastTrim >= TRIM_INTERVAL_MS ? this.durableUpto : undefined;
-    try {
-      this.statements.appendSegment(seq, items.length, lines.join("\n"), trimTo);
-    } catch (error) {
-      for (const w of waiters) w.reject(error);
-      this.admitBlocked();
+    const writer = this.writer;
+    if (!writer) {
+      for (const w of waiters) w.reject(new UnavailableError("The store's log writer is down"));
       return;
     }
-    this.nextSeq = seq + 1;
-    if (trimTo !== undefined) {
-      this.trimmedUpto = trimTo;
-      this.lastTrim = now;
+    const seq = this.nextSeq;
+    const lines = items.map((a) => activityJson(a));
+    const trimTo =
+      this.durableUpto > this.trimmedUpto && Date.now() - this.lastTrim >= TRIM_INTERVAL_MS
+        ? this.durableUpto
+        : undefined;
+    this.inFlight = { seq, items, lines, waiters, trimTo };
+    this.send(writer, {
+      type: "append",
+      seq,
+      size: items.length,
+      body: lines.join("\n"),
+      ...(trimTo === undefined ? {} : { trimTo }),
+    });
+  }
+
+  private onLogWriter(event: LogWriterEvent): void {
+    switch (event.type) {
+      case "ready":
+        break;
+      case "appended": {
+        const done = this.inFlight;
+        if (!done || done.seq !== event.seq) break;
+        this.inFlight = undefined;
+        this.nextSeq = done.seq + 1;
+        if (done.trimTo !== undefined) {
+          this.trimmedUpto = done.trimTo;
+          this.lastTrim = Date.now();
+        }
+        // Readable before anyone hears it is durable.
+        this.memstore.add(done.seq, done.items, done.lines);
+        this.worker?.postMessage({ type: "wake" });
+        for (const w of done.waiters) w.resolve();
+        this.flush();
+        break;
+      }
+      case "claimed":
+        this.claims.get(event.req)?.resolve(event.ids);
+        this.claims.delete(event.req);
+        break;
+      case "failed":
+        if (event.req !== undefined) {
+          this.claims.get(event.req)?.reject(new Error(event.message));
+          this.claims.delete(event.req);
+        } else if (this.inFlight && this.inFlight.seq === event.seq) {
+          // Rolled back: the seq is free again.
+          const failed = this.inFlight;
+          this.inFlight = undefined;
+          for (const w of failed.waiters) w.reject(new Error(event.message));
+          this.admitBlocked();
+          this.flush();
+        }
+        break;
     }
-    this.memstore.add(seq, items, lines);
-    this.worker?.postMessage({ type: "wake" });
-    for (const w of waiters) w.resolve();
+  }
+
+  private send(writer: Worker, command: LogWriterCommand): void {
+    writer.postMessage(command);
+  }
+
+  private spawnLogWriter(): Promise<void> {
+    const writer = startLogWriter({ sqlite: SQLITE_MODULE, logPath: join(this.options.dataDir, "store-log.db") });
+    this.writer = writer;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      writer.on("message", (event: LogWriterEvent) => {
+        if (event.type === "ready") {
+          ready = true;
+          resolve();
+        }
+        this.onLogWriter(event);
+      });
+      writer.on("error", (error) => {
+        if (!ready) reject(error);
+      });
+      writer.on("exit", (code) => {
+        if (this.writer !== writer) return;
+        this.writer = undefined;
+        if (!ready) reject(new Error(`store log writer exited with ${code} before it was ready`));
+        // Whatever it was committing may or may not be durable: fail it, the client retries.
+        const lost = this.inFlight;
+        this.inFlight = undefined;
+        const error = new UnavailableError(`The store's log writer exited with ${code}`);
+        for (const w of lost?.waiters ?? []) w.reject(error);
+        for (const c of this.claims.values()) c.reject(error);
+        this.claims.clear();
+        if (ready && !this.stopping && this.db) {
+          this.respawnWriterTimer = setTimeout(() => {
+            if (this.db && !this.stopping && !this.writer) {
+              this.reloadNextSeq();
+              this.spawnLogWriter().then(
+                () => this.flush(),
+                () => undefined,
+              );
+            }
+          }, 1_000);
+          this.respawnWriterTimer.unref();
+        }
+      });
+    });
   }
 
   private spawnIndexer(paused: boolean): Promise<void> {
@@ -455,12 +568,12 @@ export class EmbeddedStore implements ActivityStore {
         this.worker = undefined;
         for (const w of this.pauseWaiters.splice(0)) w();
         if (!ready) reject(new Error(`store indexer exited with ${code} before it was ready`));
-        else if (!this.stopping && this.log) {
+        else if (!this.stopping && this.db) {
           this.indexerError ??= `exited with ${code}`;
           // Reads and puts go on from the memstore meanwhile; backpressure bounds it.
           this.respawnTimer = setTimeout(() => {
             this.respawnTimer = undefined;
-            if (this.log && !this.stopping && !this.worker) this.spawnIndexer(false).catch(() => undefined);
+            if (this.db && !this.stopping && !this.worker) this.spawnIndexer(false).catch(() => undefined);
           }, 1_000);
           this.respawnTimer.unref();
         }
@@ -540,26 +653,38 @@ export class EmbeddedStore implements ActivityStore {
     );
   }
 
-  private prepare(db: SqliteDatabase, log: SqliteDatabase) {
-    const insertSegment = log.prepare("INSERT INTO segments (seq, size, body) VALUES (?, ?, ?)");
-    const trim = log.prepare("DELETE FROM segments WHERE seq <= ?");
+  private prepare(db: SqliteDatabase) {
     return {
       db,
       getBody: db.prepare("SELECT body FROM activities WHERE tenant_id = ? AND id = ?").pluck(),
       exists: db.prepare("SELECT 1 FROM activities WHERE tenant_id = ? AND id = ?").pluck(),
-      claimInsert: log.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)"),
-      claimSelect: log.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck(),
-      appendSegment: log.transaction((seq: number, size: number, body: string, trimTo: number | undefined) => {
-        insertSegment.run(seq, size, body);
-        if (trimTo !== undefined) trim.run(trimTo);
-      }),
     };
+  }
+
+  /** After the log writer died mid-commit, the next seq is whatever the log says. */
+  private reloadNextSeq(): void {
+    const log = openSqlite(join(this.options.dataDir, "store-log.db"));
+    try {
+      const maxSeq = (log.prepare("SELECT MAX(seq) FROM segments").pluck().get() as number | null) ?? 0;
+      this.nextSeq = Math.max(this.nextSeq, maxSeq + 1, this.indexedUpto + 1);
+    } finally {
+      log.close();
+    }
   }
 
   private open(): NonNullable<EmbeddedStore["statements"]> {
     if (!this.statements) throw new Error("embedded store is not started");
     return this.statements;
   }
+}
+
+async function stopWorker(worker: Worker | undefined): Promise<void> {
+  if (!worker) return;
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  worker.postMessage({ type: "stop" });
+  const timer = setTimeout(() => void worker.terminate(), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 function typeSet(query: ActivityQuery): Set<string> | undefined {
