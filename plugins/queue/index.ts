@@ -1,6 +1,7 @@
 import { option, Registry } from "../../core/registry";
 import type { ActivityQueue } from "./contract";
 import { EmbeddedQueue } from "./embedded";
+import { KafkaQueue, parseKafkaQueueOptions } from "./kafka";
 
 export type {
   ActivityQueue,
@@ -16,13 +17,15 @@ export interface QueueContext {
   dataDir: string;
 }
 
-/** The queue registry: `embedded` here; other plugins register theirs (e.g. `kafka`). */
-export const queues = new Registry<ActivityQueue, QueueContext>("queue").register(
-  "embedded",
-  (options, context) =>
-    new EmbeddedQueue({
-      dataDir: option(options, "dataDir", "string") ?? context.dataDir,
-      partitions: option(options, "partitions", "number"),
-      retentionMs: option(options, "retentionMs", "number"),
-    }),
-);
+/** The queue registry: `embedded` (default) and `kafka` (kafkajs is loaded only when a kafka queue starts). */
+export const queues = new Registry<ActivityQueue, QueueContext>("queue")
+  .register(
+    "embedded",
+    (options, context) =>
+      new EmbeddedQueue({
+        dataDir: option(options, "dataDir", "string") ?? context.dataDir,
+        partitions: option(options, "partitions", "number"),
+        retentionMs: option(options, "retentionMs", "number"),
+      }),
+  )
+  .register("kafka", (options) => new KafkaQueue(parseKafkaQueueOptions(options)));
