@@ -1,6 +1,7 @@
 import { option, Registry } from "../../core/registry";
 import type { ActivityStore } from "./contract";
 import { EmbeddedStore } from "./embedded";
+import { HBaseStore, hbaseStoreOptions } from "./hbase";
 
 export type { ActivityStore, ActivityQuery, ActivityPage, ClientIdClaim } from "./contract";
 
@@ -18,3 +19,6 @@ export const stores = new Registry<ActivityStore, StoreContext>("store").registe
       backpressureTimeoutMs: option(options, "backpressureTimeoutMs", "number"),
     }),
 );
+
+/** HBase through its REST gateway (stack and production profiles); see hbase.ts and README.md. */
+stores.register("hbase", (options) => new HBaseStore(hbaseStoreOptions(options)));

@@ -13,6 +13,12 @@ export interface MemEntry {
   json: string;
 }
 
+/** An entry with its map keys, computed once (string keys hash once, then V8 caches the hash). */
+interface Held extends MemEntry {
+  idKey: string;
+  leadSlot: string;
+}
+
 /** An array used as a FIFO: push at the back, release from the front, iterate in between. */
 class Fifo<T> {
   private items: T[] = [];
@@ -54,7 +60,7 @@ interface Segment {
   /** Every activity of the segment, duplicates included: what backpressure counts. */
   count: number;
   /** The entries this segment owns (first-written versions only). */
-  entries: MemEntry[];
+  entries: Held[];
 }
 
 const key = (a: string, b: string): string => `${a}\u0000${b}`;
@@ -67,9 +73,9 @@ const key = (a: string, b: string): string => `${a}\u0000${b}`;
  * releases from its front.
  */
 export class Memstore {
-  private readonly byId = new Map<string, MemEntry>();
-  private readonly byLead = new Map<string, Fifo<MemEntry>>();
-  private readonly byTenant = new Map<string, Fifo<MemEntry>>();
+  private readonly byId = new Map<string, Held>();
+  private readonly byLead = new Map<string, Fifo<Held>>();
+  private readonly byTenant = new Map<string, Fifo<Held>>();
   private readonly segments = new Fifo<Segment>();
   private activities = 0;
 
@@ -85,18 +91,27 @@ export class Memstore {
 
   /** Adds a segment written by this process (`lines[i]` is the JSON of `activities[i]`). */
   add(seq: number, activities: readonly Activity[], lines: readonly string[]): void {
-    const entries: MemEntry[] = [];
+    const entries: Held[] = [];
     for (let i = 0; i < activities.length; i++) {
       const a = activities[i]!;
-      this.addEntry(entries, {
+      const idKey = key(a.tenantId, a.id);
+      if (this.byId.has(idKey)) continue; // first write of an id wins
+      const leadKey = leadKeyOf(a);
+      const entry: Held = {
         seq,
         tenantId: a.tenantId,
         id: a.id,
-        leadKey: leadKeyOf(a),
+        leadKey,
         type: a.type,
         occurredAt: Date.parse(a.occurredAt),
         json: lines[i]!,
-      });
+        idKey,
+        leadSlot: key(a.tenantId, leadKey),
+      };
+      this.byId.set(idKey, entry);
+      entries.push(entry);
+      push(this.byLead, entry.leadSlot, entry);
+      push(this.byTenant, entry.tenantId, entry);
     }
     this.segments.push({ seq, count: activities.length, entries });
     this.activities += activities.length;
@@ -115,8 +130,8 @@ export class Memstore {
       this.segments.shift();
       released += segment.count;
       for (const entry of segment.entries) {
-        this.byId.delete(key(entry.tenantId, entry.id));
-        this.shiftFront(this.byLead, key(entry.tenantId, entry.leadKey), entry);
+        this.byId.delete(entry.idKey);
+        this.shiftFront(this.byLead, entry.leadSlot, entry);
         this.shiftFront(this.byTenant, entry.tenantId, entry);
       }
     }
@@ -138,16 +153,7 @@ export class Memstore {
     return this.byTenant.get(tenantId) ?? [];
   }
 
-  private addEntry(owned: MemEntry[], entry: MemEntry): void {
-    const id = key(entry.tenantId, entry.id);
-    if (this.byId.has(id)) return; // first write of an id wins
-    this.byId.set(id, entry);
-    owned.push(entry);
-    push(this.byLead, key(entry.tenantId, entry.leadKey), entry);
-    push(this.byTenant, entry.tenantId, entry);
-  }
-
-  private shiftFront(map: Map<string, Fifo<MemEntry>>, k: string, entry: MemEntry): void {
+  private shiftFront(map: Map<string, Fifo<Held>>, k: string, entry: Held): void {
     const list = map.get(k);
     if (!list || list.peek() !== entry) throw new Error("memstore: segments released out of order");
     list.shift();
@@ -155,10 +161,10 @@ export class Memstore {
   }
 }
 
-function push(map: Map<string, Fifo<MemEntry>>, k: string, entry: MemEntry): void {
+function push(map: Map<string, Fifo<Held>>, k: string, entry: Held): void {
   let list = map.get(k);
   if (!list) {
-    list = new Fifo<MemEntry>();
+    list = new Fifo<Held>();
     map.set(k, list);
   }
   list.push(entry);

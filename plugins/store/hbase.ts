@@ -1,0 +1,671 @@
+/**
+ * The HBase store: the production system of record, spoken to through HBase's REST gateway
+ * (JSON: row keys, columns and values base64 in a CellSet). See README.md, section "HBase", for
+ * the table layout, the row keys, salting, and how to read an activity with curl.
+ *
+ * Tables (prefix configurable, `tablePrefix`; one column family `a`, VERSIONS=1, GZ by default):
+ *
+ *   <prefix>activities    salt(tenant,id) | tenant \0 | inv(id)                       by id, by arrival
+ *   <prefix>lead_history  salt(tenant,lead) | tenant \0 | lead \0 | rev(occurredAt) | inv(id)
+ *   <prefix>client_ids    salt(tenant,clientId) | tenant \0 | clientId               first writer wins
+ *
+ * `salt` is two lowercase hex digits (FNV-1a of the key's identity, modulo `saltBuckets`), so one
+ * tenant's writes spread over every bucket (region) instead of hammering one. `inv(id)` maps each
+ * ULID character c to the character 31 - c, so ascending keys are descending ids (newest arrival
+ * first); `rev(occurredAt)` is 8.64e15 - occurredAt as 17 decimal digits (newest first). Strings
+ * inside keys are UTF-8 with \0 and \1 escaped (\1\1, \1\2), so `\0` ends a component unambiguously
+ * and one tenant's prefix never matches another's. Every key is valid UTF-8 with ASCII fixed parts,
+ * which REST's query parameters (`startrow`, `row`) need.
+ *
+ * Columns: `a:j` the activity's JSON (`activityJson`, schema version inside), `a:t` its type (for
+ * a server-side SingleColumnValueFilter), in both `activities` and `lead_history` (denormalised:
+ * a lead's page is one scan, no second lookup); `a:i` the bound activity id in `client_ids`.
+ *
+ * Reads are stateless REST scans (`GET /<table>/*?startrow=&endrow=&limit=`, one round trip, no
+ * server-side scanner to expire or leak); a page token is the keyset cursor of the last item
+ * (`page-token.ts`), from which the next page's start row is rebuilt. `list` scans every salt bucket
+ * of the tenant in parallel (`limit + 1` rows each) and merges them newest first.
+ *
+ * Why a thin `fetch` client rather than the `hbase` npm package (0.6): that package has no types,
+ * encodes keys as UTF-8 strings, has neither check-and-put (`?check=put`) nor stateless scans, and
+ * no timeout unless asked; here every request has a deadline (`timeoutMs`), is retried only because
+ * every operation of this store is idempotent, and rejects with `UnavailableError` (intake: 503).
+ */
+import { activityIdFloor, activityIdTime, isActivityId } from "../../core/activity/ids";
+import { leadKeyOf, type Activity } from "../../core/activity/model";
+import { activityJson } from "../../core/activity/serialize";
+import { ConfigError, HubError, UnavailableError, ValidationError, type FieldError } from "../../core/errors";
+import type { HealthStatus } from "../../core/health";
+import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
+import { decodeCursor, encodeCursor } from "./page-token";
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+export const HBASE_COMPRESSIONS = ["NONE", "GZ", "SNAPPY", "LZ4", "ZSTD"] as const;
+export type HBaseCompression = (typeof HBASE_COMPRESSIONS)[number];
+
+export interface HBaseStoreOptions {
+  /** HBase REST gateway, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Prefix of the three table names; `ns:` in front puts them in a namespace (created if absent). */
+  tablePrefix: string;
+  /** Salt buckets (1-256); fixed once the tables exist (recorded on them, checked at start). */
+  saltBuckets: number;
+  /** Deadline of one store operation against REST, retries included (ms). */
+  timeoutMs: number;
+  /** Column family compression at table creation (SNAPPY/LZ4/ZSTD need native codecs on the servers). */
+  compression: HBaseCompression;
+  /** Rows per multi-row PUT request. */
+  maxRowsPerRequest: number;
+}
+
+export const HBASE_STORE_DEFAULTS: Omit<HBaseStoreOptions, "url"> = {
+  tablePrefix: "hub_",
+  saltBuckets: 16,
+  timeoutMs: 5_000,
+  compression: "GZ",
+  maxRowsPerRequest: 1_000,
+};
+
+/** Turns registry options into typed options, failing with field-level errors (`store.options.*`). */
+export function hbaseStoreOptions(raw: Record<string, unknown>): HBaseStoreOptions {
+  const errors: FieldError[] = [];
+  const fail = (name: string, message: string): void => {
+    errors.push({ field: `store.options.${name}`, code: "invalid_option", message });
+  };
+  const known = new Set(["url", "tablePrefix", "saltBuckets", "timeoutMs", "compression", "maxRowsPerRequest"]);
+  for (const name of Object.keys(raw)) if (!known.has(name)) fail(name, "is not an option of the hbase store");
+
+  let url = "";
+  if (typeof raw.url !== "string") fail("url", "is required: the HBase REST URL, e.g. http://127.0.0.1:8080");
+  else {
+    try {
+      const parsed = new URL(raw.url);
+      if (parsed.protocol !== "http:" && parsed.protocol !== "https:") fail("url", "must be an http(s) URL");
+      url = raw.url.replace(/\/+$/, "");
+    } catch {
+      fail("url", "must be an http(s) URL");
+    }
+  }
+  const tablePrefix = raw.tablePrefix ?? HBASE_STORE_DEFAULTS.tablePrefix;
+  if (typeof tablePrefix !== "string" || !/^([A-Za-z0-9_]+:)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$|^$/.test(tablePrefix))
+    fail("tablePrefix", "must be letters, digits, _ . - (optionally after a namespace `ns:`)");
+  const integer = (name: string, def: number, min: number, max: number): number => {
+    const value = raw[name] ?? def;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      fail(name, `must be an integer from ${min} to ${max}`);
+      return def;
+    }
+    return value;
+  };
+  const saltBuckets = integer("saltBuckets", HBASE_STORE_DEFAULTS.saltBuckets, 1, 256);
+  const timeoutMs = integer("timeoutMs", HBASE_STORE_DEFAULTS.timeoutMs, 100, 120_000);
+  const maxRowsPerRequest = integer("maxRowsPerRequest", HBASE_STORE_DEFAULTS.maxRowsPerRequest, 1, 10_000);
+  const compression = raw.compression ?? HBASE_STORE_DEFAULTS.compression;
+  if (typeof compression !== "string" || !(HBASE_COMPRESSIONS as readonly string[]).includes(compression))
+    fail("compression", `must be one of ${HBASE_COMPRESSIONS.join(", ")}`);
+
+  if (errors.length > 0) throw new ConfigError("Invalid hbase store options", errors);
+  return {
+    url,
+    tablePrefix: tablePrefix as string,
+    saltBuckets,
+    timeoutMs,
+    compression: compression as HBaseCompression,
+    maxRowsPerRequest,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row keys
+// ---------------------------------------------------------------------------------------------
+
+const FAMILY = "a";
+const COL_JSON = "a:j";
+const COL_TYPE = "a:t";
+const COL_ID = "a:i";
+const SALT_ATTRIBUTE = "HUB_SALT_BUCKETS";
+
+const ULID = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const INVERT = new Map<string, string>([...ULID].map((c, i) => [c, ULID[31 - i]!]));
+/** Larger than any `Date` in ms (8.64e15), so `REV_BASE - occurredAt` is never negative. */
+const REV_BASE = 8_640_000_000_000_000n;
+
+/** `inv(id)`: order-reversing, its own inverse. */
+export function invertId(id: string): string {
+  let out = "";
+  for (const c of id) out += INVERT.get(c) ?? c;
+  return out;
+}
+
+/** `rev(occurredAt)`: 17 digits, larger for older instants. */
+export function reverseTime(ms: number): string {
+  return (REV_BASE - BigInt(ms)).toString().padStart(17, "0");
+}
+
+/** A string as a key component: UTF-8 with \0 → \1\1 and \1 → \1\2, then the \0 terminator. */
+function component(value: string): Buffer {
+  const bytes = Buffer.from(value, "utf8");
+  if (!bytes.includes(0) && !bytes.includes(1)) return Buffer.concat([bytes, ZERO]);
+  const out: number[] = [];
+  for (const b of bytes) {
+    if (b === 0) out.push(1, 1);
+    else if (b === 1) out.push(1, 2);
+    else out.push(b);
+  }
+  out.push(0);
+  return Buffer.from(out);
+}
+const ZERO = Buffer.from([0]);
+
+/** FNV-1a over the parts (each followed by \0), modulo the buckets, as two hex digits. */
+export function saltOf(buckets: number, ...parts: string[]): string {
+  let h = 0x811c9dc5;
+  for (const part of parts) {
+    for (const b of Buffer.from(part, "utf8")) h = Math.imul(h ^ b, 0x01000193);
+    h = Math.imul(h, 0x01000193);
+  }
+  return ((h >>> 0) % buckets).toString(16).padStart(2, "0");
+}
+
+/** The row key after its last byte: the first key of the range of keys that start with it, exclusive end of that range. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.alloc(0);
+}
+
+/** The smallest key greater than `key` (start row that skips exactly `key`). */
+function after(key: Buffer): Buffer {
+  return Buffer.concat([key, ZERO]);
+}
+
+function maxBuffer(a: Buffer, b: Buffer): Buffer {
+  return Buffer.compare(a, b) >= 0 ? a : b;
+}
+function minBuffer(a: Buffer, b: Buffer): Buffer {
+  return Buffer.compare(a, b) <= 0 ? a : b;
+}
+
+export class HBaseKeys {
+  constructor(readonly buckets: number) {}
+
+  tenantBucket(salt: string, tenantId: string): Buffer {
+    return Buffer.concat([Buffer.from(salt, "ascii"), component(tenantId)]);
+  }
+
+  activity(tenantId: string, id: string): Buffer {
+    return Buffer.concat([this.tenantBucket(saltOf(this.buckets, tenantId, id), tenantId), Buffer.from(invertId(id))]);
+  }
+
+  lead(tenantId: string, leadKey: string): Buffer {
+    return Buffer.concat([this.tenantBucket(saltOf(this.buckets, tenantId, leadKey), tenantId), component(leadKey)]);
+  }
+
+  leadEntry(tenantId: string, leadKey: string, occurredAt: number, id: string): Buffer {
+    return Buffer.concat([this.lead(tenantId, leadKey), Buffer.from(reverseTime(occurredAt) + invertId(id))]);
+  }
+
+  clientId(tenantId: string, clientId: string): Buffer {
+    return Buffer.concat([this.tenantBucket(saltOf(this.buckets, tenantId, clientId), tenantId), component(clientId)]);
+  }
+
+  salts(): string[] {
+    return Array.from({ length: this.buckets }, (_, i) => i.toString(16).padStart(2, "0"));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A thin HBase REST/JSON client
+// ---------------------------------------------------------------------------------------------
+
+interface RestCell {
+  column: string;
+  $: string;
+  timestamp?: number;
+}
+interface RestRow {
+  key: string;
+  Cell: RestCell[];
+}
+interface CellSet {
+  Row?: RestRow[];
+}
+
+/** A row read back: key bytes and column → value (UTF-8). */
+export interface HBaseRow {
+  key: Buffer;
+  cells: Map<string, string>;
+}
+
+/** Percent-encodes every byte outside the unreserved set (keys are bytes, not JS strings). */
+function percent(bytes: Buffer): string {
+  let out = "";
+  for (const b of bytes) {
+    if (
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a) ||
+      b === 0x2d ||
+      b === 0x2e ||
+      b === 0x5f ||
+      b === 0x7e
+    )
+      out += String.fromCharCode(b);
+    else out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+const b64 = (value: Buffer | string): string => Buffer.from(value).toString("base64");
+
+function rowOf(cells: Array<[column: string, value: string]>, key: Buffer): RestRow {
+  return { key: b64(key), Cell: cells.map(([column, value]) => ({ column: b64(column), $: b64(value) })) };
+}
+
+function decodeRows(set: CellSet | null): HBaseRow[] {
+  return (set?.Row ?? []).map((row) => ({
+    key: Buffer.from(row.key, "base64"),
+    cells: new Map(
+      row.Cell.map((c) => [
+        Buffer.from(c.column, "base64").toString("utf8"),
+        Buffer.from(c.$, "base64").toString("utf8"),
+      ]),
+    ),
+  }));
+}
+
+class RestStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface RestResponse {
+  status: number;
+  text: string;
+}
+
+export class HBaseRest {
+  constructor(
+    readonly url: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * One idempotent request: retried on connection errors, timeouts and 5xx with a short backoff,
+   * at most 4 attempts, all within `timeoutMs`. `ok` statuses resolve; any other 4xx rejects at once.
+   */
+  async request(method: string, path: string, body: unknown, ok: readonly number[]): Promise<RestResponse> {
+    const deadline = Date.now() + this.timeoutMs;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    let lastError = "";
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      try {
+        const response = await fetch(this.url + path, {
+          method,
+          headers: {
+            Accept: "application/json",
+            ...(payload !== undefined ? { "Content-Type": "application/json" } : {}),
+          },
+          ...(payload !== undefined ? { body: payload } : {}),
+          signal: AbortSignal.timeout(remaining),
+        });
+        const text = await response.text();
+        if (ok.includes(response.status)) return { status: response.status, text };
+        lastError = `HTTP ${response.status} ${text.replace(/\s+/g, " ").slice(0, 200)}`;
+        if (response.status < 500) throw new RestStatusError(response.status, `${method} ${path}: ${lastError}`);
+      } catch (error) {
+        if (error instanceof RestStatusError) throw error;
+        const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
+        lastError = `${error instanceof Error ? error.message : String(error)}${cause}`;
+      }
+      const pause = Math.min(50 * 2 ** attempt, deadline - Date.now());
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    throw new UnavailableError(`HBase REST ${method} ${path.split("?")[0]} failed: ${lastError || "timed out"}`);
+  }
+
+  async json<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    ok: readonly number[],
+  ): Promise<{ status: number; body: T | null }> {
+    const response = await this.request(method, path, body, ok);
+    return { status: response.status, body: response.text.length > 0 ? (JSON.parse(response.text) as T) : null };
+  }
+
+  /** Multi-row put (`PUT /<table>/false-row-key` with a CellSet). */
+  async put(table: string, rows: RestRow[]): Promise<void> {
+    await this.request("PUT", `/${table}/false-row-key`, { Row: rows }, [200]);
+  }
+
+  /** Put if `column` is absent on the row (`?check=put`, empty expected value); false if it was present. */
+  async putIfAbsent(table: string, key: Buffer, column: string, value: string): Promise<boolean> {
+    const row = {
+      key: b64(key),
+      Cell: [
+        { column: b64(column), $: b64(value) },
+        { column: b64(column), $: "" },
+      ],
+    };
+    const { status } = await this.request("PUT", `/${table}/check-row-key?check=put`, { Row: [row] }, [200, 304]);
+    return status === 200;
+  }
+
+  /** Rows that exist among `keys` (`GET /<table>/multiget?row=…`). */
+  async multiGet(table: string, keys: Buffer[]): Promise<HBaseRow[]> {
+    if (keys.length === 0) return [];
+    const query = keys.map((k) => `row=${percent(k)}`).join("&");
+    const { status, body } = await this.json<CellSet>("GET", `/${table}/multiget?${query}`, undefined, [200, 404]);
+    return status === 404 ? [] : decodeRows(body);
+  }
+
+  /** Stateless scan of [start, end), at most `limit` rows, with an optional filter (HBase filter language). */
+  async scan(table: string, start: Buffer, end: Buffer, limit: number, filter?: string): Promise<HBaseRow[]> {
+    if (end.length > 0 && Buffer.compare(start, end) >= 0) return [];
+    let path = `/${table}/*?startrow=${percent(start)}&limit=${limit}`;
+    if (end.length > 0) path += `&endrow=${percent(end)}`;
+    if (filter !== undefined) path += `&filter_b64=${encodeURIComponent(b64(filter))}`;
+    const { status, body } = await this.json<CellSet>("GET", path, undefined, [200, 204, 404]);
+    return status === 200 ? decodeRows(body) : [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------------------------
+
+function occurredMs(activity: Activity): number {
+  const ms = Date.parse(activity.occurredAt);
+  if (!Number.isFinite(ms)) {
+    throw new ValidationError("occurredAt is not an instant", [
+      { field: "occurredAt", code: "invalid_instant", message: "is not an ISO-8601 instant" },
+    ]);
+  }
+  return ms;
+}
+
+function checkLimit(query: ActivityQuery): number {
+  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 1000) {
+    throw new ValidationError("limit must be 1-1000", [
+      { field: "limit", code: "out_of_range", message: "must be an integer from 1 to 1000" },
+    ]);
+  }
+  return query.limit;
+}
+
+/** The filter-language expression keeping rows whose `a:t` is one of `types` (undefined: no filter). */
+export function typesFilter(types: string[] | undefined): string | undefined {
+  if (types === undefined || types.length === 0) return undefined;
+  return [...new Set(types)]
+    .map((t) => `SingleColumnValueFilter('a','t',=,'binary:${t.replace(/'/g, "''")}',true,true)`)
+    .join(" OR ");
+}
+
+function parseActivity(row: HBaseRow, tenantId: string): Activity | undefined {
+  const json = row.cells.get(COL_JSON);
+  if (json === undefined) return undefined;
+  const activity = JSON.parse(json) as Activity;
+  return activity.tenantId === tenantId ? activity : undefined;
+}
+
+export class HBaseStore implements ActivityStore {
+  readonly type = "hbase";
+  readonly tables: { activities: string; leadHistory: string; clientIds: string };
+  private readonly rest: HBaseRest;
+  private readonly keys: HBaseKeys;
+  private running = false;
+
+  constructor(readonly options: HBaseStoreOptions) {
+    this.rest = new HBaseRest(options.url, options.timeoutMs);
+    this.keys = new HBaseKeys(options.saltBuckets);
+    const p = options.tablePrefix;
+    this.tables = { activities: `${p}activities`, leadHistory: `${p}lead_history`, clientIds: `${p}client_ids` };
+  }
+
+  /** Creates the namespace and tables when absent (idempotent); checks the salt buckets of existing ones. */
+  async start(): Promise<void> {
+    const colon = this.options.tablePrefix.indexOf(":");
+    if (colon > 0) {
+      const ns = this.options.tablePrefix.slice(0, colon);
+      const { status } = await this.rest.request("GET", `/namespaces/${ns}`, undefined, [200, 404]);
+      if (status === 404) await this.rest.request("POST", `/namespaces/${ns}`, undefined, [200, 201, 409]);
+    }
+    for (const table of Object.values(this.tables)) await this.ensureTable(table);
+    this.running = true;
+  }
+
+  private async ensureTable(table: string): Promise<void> {
+    const path = `/${encodeURIComponent(table)}/schema`;
+    const existing = await this.rest.json<Record<string, unknown>>("GET", path, undefined, [200, 404]);
+    if (existing.status === 200) {
+      const recorded = existing.body?.[SALT_ATTRIBUTE];
+      if (recorded !== undefined && String(recorded) !== String(this.options.saltBuckets)) {
+        throw new ConfigError(`HBase table ${table} was created with ${String(recorded)} salt buckets`, [
+          {
+            field: "store.options.saltBuckets",
+            code: "salt_mismatch",
+            message: `must be ${String(recorded)}, as recorded on table ${table}; changing it needs a rewrite of the data`,
+          },
+        ]);
+      }
+      return;
+    }
+    const schema = {
+      name: table,
+      [SALT_ATTRIBUTE]: String(this.options.saltBuckets),
+      ColumnSchema: [
+        {
+          name: FAMILY,
+          VERSIONS: "1",
+          COMPRESSION: this.options.compression,
+          BLOOMFILTER: "ROW",
+          DATA_BLOCK_ENCODING: "FAST_DIFF",
+        },
+      ],
+    };
+    await this.rest.request("PUT", path, schema, [200, 201]);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+  }
+
+  /** Drops this store's tables (tests). */
+  async dropTables(): Promise<void> {
+    for (const table of Object.values(this.tables)) {
+      await this.rest.request("DELETE", `/${encodeURIComponent(table)}/schema`, undefined, [200, 404]);
+    }
+  }
+
+  private ensureRunning(): void {
+    if (!this.running) throw new UnavailableError("The HBase store is not started");
+  }
+
+  async claimClientIds(tenantId: string, claims: ClientIdClaim[]): Promise<string[]> {
+    this.ensureRunning();
+    // The first claim of each client id in this batch is the one that competes; later ones share its answer.
+    const first = new Map<string, string>();
+    for (const claim of claims) if (!first.has(claim.clientId)) first.set(claim.clientId, claim.proposedId);
+    const entries = [...first.entries()];
+    const bound = new Map<string, string>();
+    const lost: string[] = [];
+    await inParallel(entries, 16, async ([clientId, proposedId]) => {
+      const won = await this.rest.putIfAbsent(
+        this.tables.clientIds,
+        this.keys.clientId(tenantId, clientId),
+        COL_ID,
+        proposedId,
+      );
+      if (won) bound.set(clientId, proposedId);
+      else lost.push(clientId);
+    });
+    for (let i = 0; i < lost.length; i += 50) {
+      const chunk = lost.slice(i, i + 50);
+      const rows = await this.rest.multiGet(
+        this.tables.clientIds,
+        chunk.map((c) => this.keys.clientId(tenantId, c)),
+      );
+      const byKey = new Map(rows.map((r) => [r.key.toString("binary"), r.cells.get(COL_ID)]));
+      for (const clientId of chunk) {
+        const id = byKey.get(this.keys.clientId(tenantId, clientId).toString("binary"));
+        if (id === undefined) throw new UnavailableError(`client id ${clientId} was claimed but cannot be read back`);
+        bound.set(clientId, id);
+      }
+    }
+    return claims.map((c) => bound.get(c.clientId)!);
+  }
+
+  async put(activities: Activity[]): Promise<void> {
+    this.ensureRunning();
+    if (activities.length === 0) return;
+    const byId: RestRow[] = [];
+    const byLead: RestRow[] = [];
+    for (const a of activities) {
+      if (!isActivityId(a.id)) {
+        throw new ValidationError("id is not an activity id", [
+          { field: "id", code: "invalid_id", message: "must be an activity id (ULID)" },
+        ]);
+      }
+      const cells: Array<[string, string]> = [
+        [COL_JSON, activityJson(a)],
+        [COL_TYPE, a.type],
+      ];
+      byId.push(rowOf(cells, this.keys.activity(a.tenantId, a.id)));
+      byLead.push(rowOf(cells, this.keys.leadEntry(a.tenantId, leadKeyOf(a), occurredMs(a), a.id)));
+    }
+    const requests: Array<[string, RestRow[]]> = [];
+    const size = this.options.maxRowsPerRequest;
+    for (let i = 0; i < byId.length; i += size) {
+      requests.push([this.tables.activities, byId.slice(i, i + size)]);
+      requests.push([this.tables.leadHistory, byLead.slice(i, i + size)]);
+    }
+    await inParallel(requests, 8, ([table, rows]) => this.rest.put(table, rows));
+  }
+
+  async get(tenantId: string, id: string): Promise<Activity | undefined> {
+    this.ensureRunning();
+    if (!isActivityId(id)) return undefined;
+    const [row] = await this.rest.multiGet(this.tables.activities, [this.keys.activity(tenantId, id)]);
+    return row === undefined ? undefined : parseActivity(row, tenantId);
+  }
+
+  async leadHistory(tenantId: string, leadKey: string, query: ActivityQuery): Promise<ActivityPage> {
+    this.ensureRunning();
+    const limit = checkLimit(query);
+    const cursor = query.pageToken === undefined ? undefined : decodeCursor(query.pageToken);
+    const prefix = this.keys.lead(tenantId, leadKey);
+    let start = prefix;
+    let end = prefixEnd(prefix);
+    // occurredAt < until  <=>  rev > rev(until)
+    if (query.until !== undefined)
+      start = maxBuffer(start, prefixEnd(Buffer.concat([prefix, Buffer.from(reverseTime(query.until))])));
+    // occurredAt >= since  <=>  rev <= rev(since)
+    if (query.since !== undefined)
+      end = minBuffer(end, prefixEnd(Buffer.concat([prefix, Buffer.from(reverseTime(query.since))])));
+    if (cursor !== undefined)
+      start = maxBuffer(start, after(this.keys.leadEntry(tenantId, leadKey, cursor.occurredAt, cursor.id)));
+    const rows = await this.rest.scan(this.tables.leadHistory, start, end, limit + 1, typesFilter(query.types));
+    const items = rows.flatMap((r) => parseActivity(r, tenantId) ?? []);
+    const page = items.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page,
+      ...(rows.length > limit && last !== undefined
+        ? { nextPageToken: encodeCursor({ occurredAt: Date.parse(last.occurredAt), id: last.id }) }
+        : {}),
+    };
+  }
+
+  async list(tenantId: string, query: ActivityQuery): Promise<ActivityPage> {
+    this.ensureRunning();
+    const limit = checkLimit(query);
+    const cursor = query.pageToken === undefined ? undefined : decodeCursor(query.pageToken);
+    const filter = typesFilter(query.types);
+    // Keys ascend as ids descend: `until` bounds the start, `since` the end, the cursor skips past the last id.
+    const perBucket = await Promise.all(
+      this.keys.salts().map(async (salt) => {
+        const prefix = this.keys.tenantBucket(salt, tenantId);
+        let start = prefix;
+        let end = prefixEnd(prefix);
+        if (query.until !== undefined)
+          start = maxBuffer(start, after(Buffer.concat([prefix, Buffer.from(invertId(activityIdFloor(query.until)))])));
+        if (query.since !== undefined)
+          end = minBuffer(end, after(Buffer.concat([prefix, Buffer.from(invertId(activityIdFloor(query.since)))])));
+        if (cursor !== undefined)
+          start = maxBuffer(start, after(Buffer.concat([prefix, Buffer.from(invertId(cursor.id))])));
+        return this.rest.scan(this.tables.activities, start, end, limit + 1, filter);
+      }),
+    );
+    const merged = perBucket
+      .flat()
+      .flatMap((r) => parseActivity(r, tenantId) ?? [])
+      .sort((x, y) => (x.id < y.id ? 1 : x.id > y.id ? -1 : 0));
+    const page = merged.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page,
+      ...(merged.length > limit && last !== undefined
+        ? { nextPageToken: encodeCursor({ occurredAt: activityIdTime(last.id), id: last.id }) }
+        : {}),
+    };
+  }
+
+  async existing(tenantId: string, ids: string[]): Promise<Set<string>> {
+    this.ensureRunning();
+    const valid = [...new Set(ids.filter(isActivityId))];
+    const found = new Set<string>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < valid.length; i += 50) chunks.push(valid.slice(i, i + 50));
+    await inParallel(chunks, 8, async (chunk) => {
+      const rows = await this.rest.multiGet(
+        this.tables.activities,
+        chunk.map((id) => this.keys.activity(tenantId, id)),
+      );
+      for (const row of rows) {
+        const activity = parseActivity(row, tenantId);
+        if (activity !== undefined) found.add(activity.id);
+      }
+    });
+    return new Set(ids.filter((id) => found.has(id)));
+  }
+
+  async health(): Promise<HealthStatus> {
+    try {
+      const { body } = await this.rest.json<{ Version?: string }>("GET", "/version/cluster", undefined, [200]);
+      return { ok: true, status: "up", detail: `HBase ${body?.Version ?? "?"} via ${this.options.url}` };
+    } catch (error) {
+      return {
+        ok: false,
+        status: "down",
+        detail: error instanceof HubError || error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+}
+
+/** Runs `fn` over `items` with at most `concurrency` in flight; rejects with the first failure. */
+async function inParallel<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
