@@ -56,7 +56,9 @@ describe("hbase store specifics", () => {
   });
 
   it("rejects promptly, and reports down, when the REST server is unreachable", async () => {
-    const down = new HBaseStore(hbaseStoreOptions({ url: "http://127.0.0.1:1", tablePrefix: prefix, timeoutMs: 1000 }));
+    const down = new HBaseStore(
+      hbaseStoreOptions({ url: "http://127.0.0.1:59999", tablePrefix: prefix, timeoutMs: 1000 }),
+    );
     const started = Date.now();
     await assert.rejects(down.start(), (e: unknown) => e instanceof Error && /HBase REST/.test(e.message));
     assert.ok(Date.now() - started < 2000);

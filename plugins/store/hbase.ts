@@ -345,7 +345,9 @@ export class HBaseRest {
     ok: readonly number[],
   ): Promise<{ status: number; body: T | null }> {
     const response = await this.request(method, path, body, ok);
-    return { status: response.status, body: response.text.length > 0 ? (JSON.parse(response.text) as T) : null };
+    // Only a 200 carries JSON; 204/404 and friends carry nothing or plain text.
+    const parsed = response.status === 200 && response.text.length > 0 ? (JSON.parse(response.text) as T) : null;
+    return { status: response.status, body: parsed };
   }
 
   /** Multi-row put (`PUT /<table>/false-row-key` with a CellSet). */
@@ -379,7 +381,7 @@ export class HBaseRest {
     if (end.length > 0 && Buffer.compare(start, end) >= 0) return [];
     let path = `/${table}/*?startrow=${percent(start)}&limit=${limit}`;
     if (end.length > 0) path += `&endrow=${percent(end)}`;
-    if (filter !== undefined) path += `&filter_b64=${encodeURIComponent(b64(filter))}`;
+    if (filter !== undefined) path += `&filter_b64=${b64(filter)}`; // read undecoded by REST: raw standard base64
     const { status, body } = await this.json<CellSet>("GET", path, undefined, [200, 204, 404]);
     return status === 200 ? decodeRows(body) : [];
   }
