@@ -266,8 +266,46 @@ function percent(bytes: Buffer): string {
 
 const b64 = (value: Buffer | string): string => Buffer.from(value).toString("base64");
 
-function rowOf(cells: Array<[column: string, value: string]>, key: Buffer): RestRow {
-  return { key: b64(key), Cell: cells.map(([column, value]) => ({ column: b64(column), $: b64(value) })) };
+/** A row to put: key and column → value. */
+export interface PutRow {
+  key: Buffer;
+  cells: Array<[column: string, value: string]>;
+}
+
+function varint(n: number, out: number[]): void {
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+}
+
+/** A length-delimited protobuf field: tag, length, bytes. */
+function field(tag: number, bytes: Buffer, parts: Buffer[]): number {
+  const head: number[] = [tag];
+  varint(bytes.length, head);
+  parts.push(Buffer.from(head), bytes);
+  return head.length + bytes.length;
+}
+
+/**
+ * HBase REST's CellSet protobuf (CellSetMessage.proto): CellSet{ repeated Row rows = 1 },
+ * Row{ bytes key = 1; repeated Cell values = 2 }, Cell{ bytes column = 2; bytes data = 4 }.
+ */
+export function encodeCellSet(rows: PutRow[]): Buffer {
+  const out: Buffer[] = [];
+  for (const row of rows) {
+    const rowParts: Buffer[] = [];
+    let rowLength = field(0x0a, row.key, rowParts);
+    for (const [column, value] of row.cells) {
+      const cellParts: Buffer[] = [];
+      field(0x12, Buffer.from(column, "utf8"), cellParts);
+      field(0x22, Buffer.from(value, "utf8"), cellParts);
+      rowLength += field(0x12, Buffer.concat(cellParts), rowParts);
+    }
+    field(0x0a, Buffer.concat(rowParts, rowLength), out);
+  }
+  return Buffer.concat(out);
 }
 
 function decodeRows(set: CellSet | null): HBaseRow[] {
@@ -308,7 +346,8 @@ export class HBaseRest {
    */
   async request(method: string, path: string, body: unknown, ok: readonly number[]): Promise<RestResponse> {
     const deadline = Date.now() + this.timeoutMs;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = body === undefined || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    const contentType = Buffer.isBuffer(body) ? "application/x-protobuf" : "application/json";
     let lastError = "";
     for (let attempt = 0; attempt < 4; attempt++) {
       const remaining = deadline - Date.now();
@@ -318,7 +357,7 @@ export class HBaseRest {
           method,
           headers: {
             Accept: "application/json",
-            ...(payload !== undefined ? { "Content-Type": "application/json" } : {}),
+            ...(payload !== undefined ? { "Content-Type": contentType } : {}),
           },
           ...(payload !== undefined ? { body: payload } : {}),
           signal: AbortSignal.timeout(remaining),
@@ -350,9 +389,12 @@ export class HBaseRest {
     return { status: response.status, body: parsed };
   }
 
-  /** Multi-row put (`PUT /<table>/false-row-key` with a CellSet). */
-  async put(table: string, rows: RestRow[]): Promise<void> {
-    await this.request("PUT", `/${table}/false-row-key`, { Row: rows }, [200]);
+  /**
+   * Multi-row put (`PUT /<table>/false-row-key` with a CellSet), sent as protobuf: raw bytes, no
+   * base64 and no JSON parsing on the gateway.
+   */
+  async put(table: string, rows: PutRow[]): Promise<void> {
+    await this.request("PUT", `/${table}/false-row-key`, encodeCellSet(rows), [200]);
   }
 
   /** Put if `column` is absent on the row (`?check=put`, empty expected value); false if it was present. */
@@ -535,8 +577,8 @@ export class HBaseStore implements ActivityStore {
   async put(activities: Activity[]): Promise<void> {
     this.ensureRunning();
     if (activities.length === 0) return;
-    const byId: RestRow[] = [];
-    const byLead: RestRow[] = [];
+    const byId: PutRow[] = [];
+    const byLead: PutRow[] = [];
     for (const a of activities) {
       if (!isActivityId(a.id)) {
         throw new ValidationError("id is not an activity id", [
@@ -547,10 +589,10 @@ export class HBaseStore implements ActivityStore {
         [COL_JSON, activityJson(a)],
         [COL_TYPE, a.type],
       ];
-      byId.push(rowOf(cells, this.keys.activity(a.tenantId, a.id)));
-      byLead.push(rowOf(cells, this.keys.leadEntry(a.tenantId, leadKeyOf(a), occurredMs(a), a.id)));
+      byId.push({ key: this.keys.activity(a.tenantId, a.id), cells });
+      byLead.push({ key: this.keys.leadEntry(a.tenantId, leadKeyOf(a), occurredMs(a), a.id), cells });
     }
-    const requests: Array<[string, RestRow[]]> = [];
+    const requests: Array<[string, PutRow[]]> = [];
     const size = this.options.maxRowsPerRequest;
     for (let i = 0; i < byId.length; i += size) {
       requests.push([this.tables.activities, byId.slice(i, i + size)]);
