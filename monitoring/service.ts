@@ -134,12 +134,32 @@ export function monitoringService(hub: HubServices, config: MonitoringConfig): S
     return checks;
   }
 
+  const cycleTime = metrics.gauge({
+    name: "hub.monitoring.cycle.ms",
+    description: "Time the last monitoring cycle spent per phase (the monitoring plugin's own cost)",
+    tags: ["phase"],
+    unit: "ms",
+  });
+  const lastCycle = { collect: 0, publish: 0, evaluate: 0 };
+
   /** One monitoring cycle: due collectors → publish → evaluate rules, so a breach reaches the board in one cycle. */
   async function cycle(): Promise<void> {
     const now = Date.now();
+    let mark = performance.now();
+    const phase = (name: keyof typeof lastCycle): void => {
+      const at = performance.now();
+      lastCycle[name] = at - mark;
+      cycleTime.set(lastCycle[name], { phase: name });
+      mark = at;
+    };
     await scheduler?.runDue(now);
+    phase("collect");
     await reporter?.tick(now);
-    if (engine && now - engine.lastEvaluationAt >= config.evaluationIntervalMs - 50) await engine.evaluate(Date.now());
+    phase("publish");
+    if (engine && now - engine.lastEvaluationAt >= config.evaluationIntervalMs - 50) {
+      await engine.evaluate(Date.now());
+      phase("evaluate");
+    }
   }
 
   function schedule(): void {
@@ -199,6 +219,7 @@ export function monitoringService(hub: HubServices, config: MonitoringConfig): S
             consumerGroups: Object.fromEntries(lagState.last ?? []),
             engines: Object.fromEntries(engineState.last ?? []),
             tenants: metrics.tenants.stats(),
+            lastCycleMs: lastCycle,
           };
         },
       },
