@@ -502,9 +502,13 @@ const kafkaDef: ServerDef = {
           props,
           "--ignore-formatted",
         ],
-        { log: logFile("kafka"), timeoutMs: 120_000 },
+        { log: path.join(dirs.logs, "kafka-format.log"), timeoutMs: 120_000 },
       );
-      if (code !== 0) throw new StackError(`kafka storage format failed (exit ${code})\n${tail(logFile("kafka"))}`);
+      if (code !== 0) {
+        throw new StackError(
+          `kafka storage format failed (exit ${code})\n${tail(path.join(dirs.logs, "kafka-format.log"))}`,
+        );
+      }
     }
   },
   jvm: () => ({

@@ -94,6 +94,10 @@ describe("local stack", { timeout: 20 * 60_000 }, () => {
       }
     } finally {
       await consumer.disconnect();
+      const cleanup = kafka.admin();
+      await cleanup.connect();
+      await cleanup.deleteTopics({ topics: [topic] }).catch(() => {});
+      await cleanup.disconnect();
     }
   });
 
