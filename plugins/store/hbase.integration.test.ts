@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
+import { newActivityId } from "../../core/activity/ids";
+import { ACTIVITY_SCHEMA_VERSION, type Activity } from "../../core/activity/model";
 import { ConfigError } from "../../core/errors";
 import { STACK_ENDPOINTS } from "../../stack/index";
 import { storeContractSuite } from "./contract-suite";
@@ -53,6 +55,48 @@ describe("hbase store specifics", () => {
     await store.start();
     const other = new HBaseStore(hbaseStoreOptions({ url, tablePrefix: prefix, saltBuckets: 8 }));
     await assert.rejects(other.start(), ConfigError);
+  });
+
+  it("merges every salt bucket into one newest-first listing, page after page", async () => {
+    await store.start();
+    const tenant = `t-${randomUUID().slice(0, 8)}`;
+    const base = Date.now() - 3_600_000;
+    const items: Activity[] = Array.from({ length: 230 }, (_, i) => ({
+      id: newActivityId(base + i * 10),
+      tenantId: tenant,
+      leadId: `lead-${i % 13}`,
+      type: i % 3 === 0 ? "email_opened" : "visit_web_page",
+      source: "email",
+      occurredAt: new Date(base - i).toISOString(),
+      receivedAt: new Date(base + i * 10).toISOString(),
+      attributes: { i },
+      schemaVersion: ACTIVITY_SCHEMA_VERSION,
+    }));
+    await store.put(items);
+    for (const [limit, types] of [
+      [7, undefined],
+      [100, undefined],
+      [13, ["email_opened"]],
+    ] as const) {
+      const seen: string[] = [];
+      let token: string | undefined;
+      for (let page = 0; page < 100; page++) {
+        const result = await store.list(tenant, {
+          limit,
+          ...(types ? { types: [...types] } : {}),
+          ...(token ? { pageToken: token } : {}),
+        });
+        assert.ok(result.items.length <= limit);
+        seen.push(...result.items.map((a) => a.id));
+        token = result.nextPageToken;
+        if (!token) break;
+      }
+      const expected = items
+        .filter((a) => types === undefined || (types as readonly string[]).includes(a.type))
+        .map((a) => a.id)
+        .reverse();
+      assert.deepEqual(seen, expected, `limit ${limit}`);
+    }
   });
 
   it("rejects promptly, and reports down, when the REST server is unreachable", async () => {

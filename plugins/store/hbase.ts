@@ -641,29 +641,57 @@ export class HBaseStore implements ActivityStore {
     const cursor = query.pageToken === undefined ? undefined : decodeCursor(query.pageToken);
     const filter = typesFilter(query.types);
     // Keys ascend as ids descend: `until` bounds the start, `since` the end, the cursor skips past the last id.
-    const perBucket = await Promise.all(
-      this.keys.salts().map(async (salt) => {
-        const prefix = this.keys.tenantBucket(salt, tenantId);
-        let start = prefix;
-        let end = prefixEnd(prefix);
-        if (query.until !== undefined)
-          start = maxBuffer(start, after(Buffer.concat([prefix, Buffer.from(invertId(activityIdFloor(query.until)))])));
-        if (query.since !== undefined)
-          end = minBuffer(end, after(Buffer.concat([prefix, Buffer.from(invertId(activityIdFloor(query.since)))])));
-        if (cursor !== undefined)
-          start = maxBuffer(start, after(Buffer.concat([prefix, Buffer.from(invertId(cursor.id))])));
-        return this.rest.scan(this.tables.activities, start, end, limit + 1, filter);
-      }),
-    );
-    const merged = perBucket
-      .flat()
-      .flatMap((r) => parseActivity(r, tenantId) ?? [])
-      .sort((x, y) => (x.id < y.id ? 1 : x.id > y.id ? -1 : 0));
-    const page = merged.slice(0, limit);
+    const buckets = this.keys.salts().map((salt) => {
+      const prefix = this.keys.tenantBucket(salt, tenantId);
+      let start = prefix;
+      let end = prefixEnd(prefix);
+      if (query.until !== undefined)
+        start = maxBuffer(start, after(Buffer.concat([prefix, Buffer.from(invertId(activityIdFloor(query.until)))])));
+      if (query.since !== undefined)
+        end = minBuffer(end, after(Buffer.concat([prefix, Buffer.from(invertId(activityIdFloor(query.since)))])));
+      if (cursor !== undefined)
+        start = maxBuffer(start, after(Buffer.concat([prefix, Buffer.from(invertId(cursor.id))])));
+      return { start, end, items: [] as Activity[], exhausted: false, lastId: "" };
+    });
+    // Each bucket holds about 1/n of the tenant: ask every bucket for a share of the page (twice the
+    // fair share), then refill only the buckets that may hold items above the page's cut, with
+    // doubling reads. An item is final once no unfinished bucket could still hold a newer one.
+    let take = Math.min(limit + 1, Math.ceil((2 * (limit + 1)) / buckets.length) + 1);
+    let pending = buckets;
+    let merged: Activity[] = [];
+    let safe = 0;
+    for (let round = 0; round < 16 && pending.length > 0; round++) {
+      const want = take;
+      await Promise.all(
+        pending.map(async (b) => {
+          const rows = await this.rest.scan(this.tables.activities, b.start, b.end, want, filter);
+          for (const row of rows) {
+            const activity = parseActivity(row, tenantId);
+            if (activity !== undefined) b.items.push(activity);
+          }
+          const lastRow = rows[rows.length - 1];
+          if (rows.length < want || lastRow === undefined) b.exhausted = true;
+          else {
+            b.start = after(lastRow.key);
+            b.lastId = b.items[b.items.length - 1]?.id ?? b.lastId;
+          }
+        }),
+      );
+      merged = buckets.flatMap((b) => b.items).sort((x, y) => (x.id < y.id ? 1 : x.id > y.id ? -1 : 0));
+      const open = buckets.filter((b) => !b.exhausted);
+      const boundary = open.reduce((max, b) => (b.lastId > max ? b.lastId : max), "");
+      safe = open.length === 0 ? merged.length : merged.filter((a) => a.id >= boundary).length;
+      if (safe > limit || open.length === 0) break;
+      const cut = merged[limit]?.id ?? "";
+      pending = open.filter((b) => b.lastId >= cut);
+      take = Math.min(limit + 1, take * 2);
+    }
+    const page = merged.slice(0, Math.min(limit, safe));
     const last = page[page.length - 1];
+    const more = merged.length > page.length || buckets.some((b) => !b.exhausted);
     return {
       items: page,
-      ...(merged.length > limit && last !== undefined
+      ...(more && last !== undefined
         ? { nextPageToken: encodeCursor({ occurredAt: activityIdTime(last.id), id: last.id }) }
         : {}),
     };
