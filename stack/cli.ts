@@ -76,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
     case "logs": {
       const [name, n] = names;
       const server = resolveNames([name ?? ""], false)[0];
+      if (!fs.existsSync(logFile(server))) throw new StackError(`no log yet: ${logFile(server)}`);
       const lines = fs.readFileSync(logFile(server), "utf8").split("\n");
       console.log(lines.slice(-(Number(n) || 100)).join("\n"));
       return 0;
