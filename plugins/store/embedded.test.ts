@@ -135,6 +135,29 @@ describe("embedded store: LSM write path", () => {
     });
   });
 
+  it("waits in whenIndexed for puts still being committed", async () => {
+    await withStore(dir(), {}, async (store) => {
+      const batches = [0, 1, 2].map((b) =>
+        Array.from({ length: 300 }, (_, i) =>
+          activity("t-wait", "lead-1", "visit_web_page", base + b * 300 + i, received),
+        ),
+      );
+      const puts = batches.map((b) => store.put(b));
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+      await Promise.all(puts);
+      assert.equal(
+        (
+          await store.existing(
+            "t-wait",
+            batches.flat().map((a) => a.id),
+          )
+        ).size,
+        900,
+      );
+    });
+  });
+
   it("merges the table and the memstore: first write of an id wins, pages without gaps or repeats", async () => {
     const tenant = "t-merge";
     const leads = ["lead-a", "lead-b", "lead-c"];

@@ -1,41 +1,38 @@
 /**
  * The embedded store: the default system of record, SQLite on local disk, built like an LSM
- * store (HBase's WAL + memstore + flush, with SQLite B-trees as the "store files").
+ * store (HBase's WAL + memstore + flush, with SQLite B-trees as the "store files"). README.md has
+ * the full design and the measurements.
  *
  * Why: with one indexed table, every activity cost two random B-tree inserts on the main thread
- * inside the fsync'd group commit, ~20-50 µs per activity (PK only ~6-11 µs, plus the lead index
- * (tenant, lead, occurredAt, id) ~25-35 µs), which alone caps the intake near 25-40k/s on one core
- * before HTTP, validation and the queue get any CPU.
+ * inside the fsync'd group commit (PK ~6-11 µs, lead index (tenant, lead, occurredAt, id) ~25-35
+ * µs per row as the index outgrows the cache), and the main thread also sat in the fsync (~2.5-3.5
+ * ms per commit on this disk). bench:store, same run: 13.7-19.9 µs of main thread per activity
+ * before, 3.8-6.5 after.
  *
- * Write path (`put`, main thread): everything put during one event-loop turn becomes ONE row of
- * the append-only `segments` table in `store-log.db` (seq, JSON lines of the activities), committed
- * with synchronous=FULL: one sequential write and one fsync per group commit, a few µs per
- * activity. A resolved `put` is durable. The activities then join the in-memory memstore.
+ * Write path (`put`): everything put during one event-loop turn becomes ONE row of the append-only
+ * `segments` table in `store-log.db` (seq, the activities' JSON lines), committed with
+ * synchronous=FULL by the log-writer worker (`log-writer.ts`); one segment is in flight while the
+ * next group forms. The put resolves after that fsync (durable) and after the activities joined
+ * the memstore (readable).
  *
- * Indexer (`indexer.ts`, a worker thread with its own connections): applies segments in seq order
- * into the indexed `activities` table of `store.db` (INSERT OR IGNORE, first write of an id wins),
- * a chunk of ~20k activities per transaction sorted by the lead index's key, so each index page is
- * touched once per chunk instead of once per row. It records `indexed_upto` in the same transaction
- * (synchronous=NORMAL: after a crash it redoes work from the segments), fsyncs its progress about
- * once a second, and posts progress. It also checkpoints the log's WAL, off the main thread.
+ * Indexer (`indexer.ts`, worker thread, own connections): applies segments in seq order into the
+ * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins), ~20k
+ * activities per transaction, sorted by the lead index's key; records `indexed_upto` in the same
+ * transaction (synchronous=NORMAL: after a crash it redoes work from the segments); fsyncs its
+ * progress about once a second and reports it; checkpoints the log's WAL.
  *
- * Two files, not one: SQLite has one writer per database file, WAL or not, and a blocked writer
- * busy-waits; the indexer's long transactions would stall the main thread's appends.
+ * Two files, not one: SQLite has one writer per database file and a blocked writer busy-waits.
  *
- * Reads (`get`, `leadHistory`, `list`, `existing`) see every resolved `put`: they merge the indexed
- * table (read in one transaction, so one snapshot) with the memstore, keep the first-written
- * version of an id (a memstore entry is dropped when the table holds its id: the table's version
- * was written first), and apply the same filters, order, limits and keyset tokens as the SQL.
- * Progress from the worker releases memstore segments; the main thread trims log segments the
- * indexer has made durable, in its next append. On start, un-indexed segments are loaded back
- * into the memstore and the indexer resumes after `indexed_upto`.
+ * Reads (`get`, `leadHistory`, `list`, `existing`) merge the indexed table (one read transaction,
+ * so one snapshot) with the memstore: same filters, order, limits and keyset tokens as the SQL; a
+ * memstore entry whose id the table holds is dropped (the table's version was written first).
+ * Progress releases memstore segments; segments the indexer made durable are deleted with a later
+ * append. On start, un-indexed segments are loaded back into the memstore.
  *
  * Backpressure: the memstore is bounded (`maxMemstoreActivities`, default 300k); a `put` that does
- * not fit waits for the indexer, up to `backpressureTimeoutMs`, then rejects (the intake answers
- * 503). `claimClientIds` stays a synchronous, fsync'd transaction on the main log connection.
- *
- * Measured on the 2-core dev machine (`npm run bench:store`, batches of 500, same run): see
- * README.md for the numbers.
+ * not fit waits for the indexer up to `backpressureTimeoutMs` (default 5 s), then rejects with
+ * UnavailableError (the intake answers 503). `claimClientIds` runs on the log writer too (one
+ * writer per file), as one fsync'd transaction.
  */
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -370,8 +367,9 @@ export class EmbeddedStore implements ActivityStore {
   /** @internal Resolves once everything put so far is in the indexed table (tests, benchmarks). */
   whenIndexed(): Promise<void> {
     this.open();
-    this.flush();
-    const target = this.nextSeq - 1;
+    // The segment being committed and the group pending behind it count too.
+    const last = this.inFlight?.seq ?? this.nextSeq - 1;
+    const target = last + (this.pending.length > 0 ? 1 : 0);
     if (this.indexedUpto >= target) return Promise.resolve();
     return new Promise((resolve, reject) => this.progressWaiters.push({ target, resolve, reject }));
   }

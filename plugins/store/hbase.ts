@@ -245,8 +245,8 @@ export interface HBaseRow {
   cells: Map<string, string>;
 }
 
-/** Percent-encodes every byte outside the unreserved set (keys are bytes, not JS strings). */
-function percent(bytes: Buffer): string {
+/** Percent-encodes every byte outside the unreserved set (keys are bytes, not JS strings), for `row=`, `startrow=`, `endrow=`. */
+export function percent(bytes: Buffer): string {
   let out = "";
   for (const b of bytes) {
     if (
