@@ -469,9 +469,14 @@ export function monitoringService(hub: HubServices, config: MonitoringConfig): S
         lagState.last = lag.last;
         collectors.push(lag);
       }
-      scheduler = new CollectorScheduler(collectors, (name, error) =>
-        hub.logger.warn(`collector '${name}' failed: ${String(error)}`),
-      );
+      // A collector failing every cycle (an engine down) logs once per 5 minutes, not every 5 s.
+      const lastLogged = new Map<string, number>();
+      scheduler = new CollectorScheduler(collectors, (name, error) => {
+        const now = Date.now();
+        if (now - (lastLogged.get(name) ?? 0) < 300_000) return;
+        lastLogged.set(name, now);
+        hub.logger.warn(`collector '${name}' failed: ${String(error)}`);
+      });
 
       if (hub.config.roles.includes("control")) {
         store = new AlertStore(dataDir);

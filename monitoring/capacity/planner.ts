@@ -19,7 +19,14 @@ export const capacityItemSchema = z
     /** The limit, or a metric whose latest value is the limit (e.g. the disk's size). */
     limit: z.union([
       z.number().positive(),
-      z.object({ metric: z.string(), tags: z.record(z.string()).optional() }).strict(),
+      z
+        .object({
+          metric: z.string(),
+          tags: z.record(z.string()).optional(),
+          /** The limit is the current value plus this metric (e.g. data size + free disk). */
+          addCurrent: z.boolean().default(false),
+        })
+        .strict(),
     ]),
     /** History the trend is fitted on (default 7 days). */
     historyMs: z
@@ -56,6 +63,13 @@ export function defaultCapacityItems(): CapacityItem[] {
       unit: "bytes",
       query: { metric: "hub.host.disk.bytes", tags: { kind: "used" }, aggregator: "max" },
       limit: { metric: "hub.host.disk.bytes", tags: { kind: "total" } },
+    }),
+    capacityItemSchema.parse({
+      id: "storage-growth",
+      title: "Hub data growth vs. free disk",
+      unit: "bytes",
+      query: { metric: "hub.storage.data_dir.bytes", aggregator: "max" },
+      limit: { metric: "hub.host.disk.bytes", tags: { kind: "available" }, addCurrent: true },
     }),
     capacityItemSchema.parse({
       id: "memory",
@@ -124,6 +138,7 @@ export async function planCapacity(
           ...(item.limit.tags ? { tags: item.limit.tags } : {}),
         });
         limit = limitSeries?.points[limitSeries.points.length - 1]?.[1] ?? null;
+        if (limit !== null && item.limit.addCurrent) limit += history[history.length - 1]?.[1] ?? 0;
       }
       const trends = [linearRegression(history), holt(history)].filter((t): t is Trend => t !== undefined);
       return {

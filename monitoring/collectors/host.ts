@@ -1,4 +1,5 @@
-import { readFile, statfs } from "node:fs/promises";
+import { readdir, readFile, stat, statfs } from "node:fs/promises";
+import { join } from "node:path";
 import type { Metrics } from "../metrics/library";
 import type { Collector } from "./collector";
 
@@ -42,7 +43,28 @@ export function parseProcStatCpu(text: string): { busy: number; total: number } 
   return { busy: total - idle, total };
 }
 
-/** The machine, from /proc (Linux): load, CPU, memory, the data dir's disk, network. */
+/** Bytes under a directory, two levels deep and at most `maxFiles` files (bounded work per run). */
+export async function directoryBytes(dir: string, maxFiles = 2000): Promise<number> {
+  let total = 0;
+  let files = 0;
+  const walk = async (path: string, depth: number): Promise<void> => {
+    const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (files >= maxFiles) return;
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) {
+        if (depth < 2) await walk(full, depth + 1);
+      } else if (entry.isFile()) {
+        files++;
+        total += (await stat(full).catch(() => undefined))?.size ?? 0;
+      }
+    }
+  };
+  await walk(dir, 0);
+  return total;
+}
+
+/** The machine, from /proc (Linux): load, CPU, memory, the data dir's disk and size, network. */
 export function hostCollector(metrics: Metrics, intervalMs: number, dataDir: string): Collector {
   const load = metrics.gauge({ name: "hub.host.load", description: "Load average", tags: ["window"] });
   const cpu = metrics.gauge({
@@ -55,6 +77,12 @@ export function hostCollector(metrics: Metrics, intervalMs: number, dataDir: str
     name: "hub.host.memory.bytes",
     description: "Machine memory",
     tags: ["kind"],
+    unit: "bytes",
+  });
+  const dataBytes = metrics.gauge({
+    name: "hub.storage.data_dir.bytes",
+    description: "Bytes the hub's data dir holds (embedded queue, store, metrics, alerts)",
+    tags: [],
     unit: "bytes",
   });
   const disk = metrics.gauge({
@@ -113,6 +141,7 @@ export function hostCollector(metrics: Metrics, intervalMs: number, dataDir: str
           netErrors.set(i.txErrors, { iface: i.iface, direction: "tx" });
         }
       }
+      dataBytes.set(await directoryBytes(dataDir));
       const fs = await statfs(dataDir).catch(() => undefined);
       if (fs) {
         const total = fs.blocks * fs.bsize;
