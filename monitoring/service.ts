@@ -354,9 +354,18 @@ export function monitoringService(hub: HubServices, config: MonitoringConfig): S
               chart({ metric: "hub.sla.intake_to_store.ms.p99", aggregator: "max", ...base }),
               chart({ metric: "hub.sla.intake_to_trigger.ms.p99", aggregator: "max", ...base }),
               chart({ metric: "hub.sla.freshness.seconds", aggregator: "max", ...base }),
-              chart({ metric: "hub.intake.activities.accepted", aggregator: "sum", ...base }, true),
-              chart({ metric: "hub.intake.activities.rejected", aggregator: "sum", ...base }, true),
-              chart({ metric: "hub.intake.activities.throttled", aggregator: "sum", ...base }, true),
+              chart(
+                { metric: "hub.intake.activities.accepted", aggregator: "sum", downsampleAggregator: "max", ...base },
+                true,
+              ),
+              chart(
+                { metric: "hub.intake.activities.rejected", aggregator: "sum", downsampleAggregator: "max", ...base },
+                true,
+              ),
+              chart(
+                { metric: "hub.intake.activities.throttled", aggregator: "sum", downsampleAggregator: "max", ...base },
+                true,
+              ),
               chart({
                 metric: "hub.queue.lag.seconds",
                 aggregator: "max",
@@ -408,6 +417,7 @@ export function monitoringService(hub: HubServices, config: MonitoringConfig): S
                 downsampleMs: Math.max(5000, Math.round(rangeMs / 120 / 5000) * 5000),
                 tags,
                 groupBy,
+                ...(q.rate === "true" ? { downsampleAggregator: "max" as const } : {}),
               },
               q.rate === "true",
             ),

@@ -117,6 +117,7 @@ export async function planCapacity(
       const start = now - item.historyMs;
       const downsampleMs = Math.max(10_000, Math.round(item.historyMs / 300 / 10_000) * 10_000);
       const query: SeriesQuery = {
+        ...(item.query.rate ? { downsampleAggregator: "max" as const } : {}),
         metric: item.query.metric,
         start,
         end: now,

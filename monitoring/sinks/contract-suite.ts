@@ -107,6 +107,32 @@ export function metricsSinkContractSuite(
       ]);
     });
 
+    it("summarises buckets and series separately (counters: max per bucket, sum across series)", async () => {
+      const m = metric("counter");
+      const points = [];
+      for (const host of ["h1", "h2"]) {
+        for (let i = 0; i < 6; i++)
+          points.push({ metric: m, timestamp: base + i * 10_000, value: 100 + i, tags: { host } });
+      }
+      await sink.write(points);
+      const totals = await eventually(
+        () =>
+          sink.query({
+            metric: m,
+            start: base,
+            end: base + 59_000,
+            aggregator: "sum",
+            downsampleAggregator: "max",
+            downsampleMs: 30_000,
+          }),
+        (s) => s[0]?.points.length === 2 && s[0].points[1]![1] === 210,
+      );
+      assert.deepEqual(totals[0]!.points, [
+        [base, 204],
+        [base + 30_000, 210],
+      ]);
+    });
+
     it("returns nothing for a metric never written", async () => {
       assert.deepEqual(await sink.query({ metric: metric("never"), start: base, end: base + 1000 }), []);
     });

@@ -32,6 +32,11 @@ export interface SeriesQuery {
   aggregator?: Aggregator;
   /** Bucket width; without it every point is returned. */
   downsampleMs?: number;
+  /**
+   * How one series' points inside a bucket are summarised (default: `aggregator`). Cumulative
+   * counters want `max` here (the last total) and `sum` across series.
+   */
+  downsampleAggregator?: Aggregator;
 }
 
 export interface Series {

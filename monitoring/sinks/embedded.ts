@@ -132,7 +132,7 @@ export class EmbeddedMetricsSink implements MetricsSink {
           else perBucket.set(bucket, [row.value]);
         }
         for (const [bucket, values] of perBucket) {
-          const summary = aggregate(values, aggregator);
+          const summary = aggregate(values, query.downsampleAggregator ?? aggregator);
           const list = buckets.get(bucket);
           if (list) list.push(summary);
           else buckets.set(bucket, [summary]);

@@ -88,7 +88,9 @@ export class OpenTsdbSink implements MetricsSink {
           aggregator,
           metric: query.metric,
           filters,
-          ...(query.downsampleMs ? { downsample: `${downsampleSpec(query.downsampleMs)}-${aggregator}` } : {}),
+          ...(query.downsampleMs
+            ? { downsample: `${downsampleSpec(query.downsampleMs)}-${query.downsampleAggregator ?? aggregator}` }
+            : {}),
         },
       ],
     };
