@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { HubPlugin } from "../core/plugins/contract";
@@ -11,6 +10,7 @@ import { leadProfilesPlugin } from "../plugins/lead-profiles/plugin";
 import { definePlugin } from "../core/plugins/contract";
 import type { Subscription } from "../plugins/queue/contract";
 import { z } from "zod";
+import { runLoad } from "./lib/load";
 
 /**
  * `npm run bench:monitoring`
@@ -51,55 +51,6 @@ async function serve(): Promise<void> {
   });
   process.send?.("ready");
   process.on("SIGTERM", () => void hub.stop().then(() => process.exit(0)));
-}
-
-// ---------------------------------------------------------------- load generator
-async function load(
-  url: string,
-  apiKey: string,
-  body: () => string,
-  concurrency: number,
-  seconds: number,
-): Promise<{ ok: number; failed: number; seconds: number }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const target = new URL(url);
-  let ok = 0;
-  let failed = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const once = (payload: string): Promise<number> =>
-    new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname,
-          method: "POST",
-          agent,
-          headers: {
-            authorization: `Bearer ${apiKey}`,
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(payload),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on("error", () => resolve(0));
-      req.end(payload);
-    });
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = 0; i < 10_000_000 && performance.now() < deadline; i++) {
-        if ((await once(body())) === 202) ok++;
-        else failed++;
-      }
-    }),
-  );
-  agent.destroy();
-  return { ok, failed, seconds: (performance.now() - started) / 1000 };
 }
 
 let seq = 0;
@@ -202,18 +153,25 @@ async function costBenchmark(): Promise<void> {
         const base = `http://127.0.0.1:${port}`;
         const apiKey = await createTenant(base);
         for (const s of scenarios) {
-          await load(`${base}/api/v1/activities`, apiKey, s.body, s.concurrency, 2);
+          const target = {
+            url: `${base}/api/v1/activities`,
+            headers: { authorization: `Bearer ${apiKey}` },
+            body: s.body,
+            concurrency: s.concurrency,
+          };
+          await runLoad({ ...target, seconds: 2 });
           const cpuBefore = await cpuOf(child);
-          const r = await load(`${base}/api/v1/activities`, apiKey, s.body, s.concurrency, SECONDS);
+          const r = await runLoad({ ...target, seconds: SECONDS });
+          const ok = r.requests - r.errors;
           const cpuPerActivity = (await cpuOf(child)) - cpuBefore;
-          const usPerActivity = cpuPerActivity / Math.max(1, r.ok * s.per);
-          const rate = (r.ok * s.per) / r.seconds;
+          const usPerActivity = cpuPerActivity / Math.max(1, ok * s.per);
+          const rate = (ok * s.per) / r.seconds;
           const entry = (rates[s.name] ??= { with: [], without: [] });
           (monitoring ? entry.with : entry.without).push(rate);
           const cpuEntry = (cpu[s.name] ??= { with: [], without: [] });
           (monitoring ? cpuEntry.with : cpuEntry.without).push(usPerActivity);
           console.log(
-            `   round ${round + 1} ${monitoring ? "with   " : "without"} monitoring, ${s.name.padEnd(16)} ${rate.toFixed(0).padStart(7)} activities/s  ${usPerActivity.toFixed(1).padStart(7)} µs CPU/activity (${r.failed} failed)`,
+            `   round ${round + 1} ${monitoring ? "with   " : "without"} monitoring, ${s.name.padEnd(16)} ${rate.toFixed(0).padStart(7)} activities/s  ${usPerActivity.toFixed(1).padStart(7)} µs CPU/activity (${r.errors} failed)`,
           );
         }
       } finally {

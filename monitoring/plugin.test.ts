@@ -3,17 +3,8 @@ import { after, before, describe, it } from "node:test";
 import { restIngestionPlugin } from "../plugins/ingestion/plugin";
 import { leadProfilesPlugin } from "../plugins/lead-profiles/plugin";
 import { startTestHub, TEST_ADMIN_TOKEN, type TestHub } from "../test/support/hub";
+import { eventually } from "../test/support/tmp";
 import { monitoringPlugin } from "./plugin";
-
-async function eventually<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 300 && Date.now() < deadline; i++) {
-    const value = await read();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("monitoring plugin in a hub", () => {
   let hub: TestHub;
@@ -58,10 +49,14 @@ describe("monitoring plugin in a hub", () => {
         tags: Record<string, string>;
         points: Array<[number, number]>;
       }>;
-    const accepted = await eventually(async () => {
-      const s = await series("hub.intake.activities.accepted", "&groupBy=tenant,type");
-      return s.length > 0 ? s : undefined;
-    }, "accepted metrics");
+    const accepted = await eventually(
+      async () => {
+        const s = await series("hub.intake.activities.accepted", "&groupBy=tenant,type");
+        return s.length > 0 ? s : undefined;
+      },
+      20_000,
+      "accepted metrics",
+    );
     assert.deepEqual(accepted[0]!.tags, { tenant: tenant.tenantId, type: "visit_web_page" });
     assert.equal(accepted[0]!.points.at(-1)![1], 3);
     const rejected = await series("hub.intake.activities.rejected", "&groupBy=type");
@@ -75,10 +70,14 @@ describe("monitoring plugin in a hub", () => {
   });
 
   it("reports collectors: process, host, queue lag and engine health", async () => {
-    const status = await eventually(async () => {
-      const s = (await hub.request("GET", "/api/v1/monitoring/status", TEST_ADMIN_TOKEN)).body;
-      return s.consumerGroups["lead-profiles/hub.activities"] ? s : undefined;
-    }, "collector status");
+    const status = await eventually(
+      async () => {
+        const s = (await hub.request("GET", "/api/v1/monitoring/status", TEST_ADMIN_TOKEN)).body;
+        return s.consumerGroups["lead-profiles/hub.activities"] ? s : undefined;
+      },
+      20_000,
+      "collector status",
+    );
     assert.equal(status.engines.queue.ok, true);
     assert.equal(status.engines.store.ok, true);
     assert.equal(status.engines.metrics.ok, true);

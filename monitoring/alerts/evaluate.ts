@@ -1,5 +1,5 @@
 import { aggregate, type MetricsSink, type Series } from "../sinks/contract";
-import type { Rule } from "./rules";
+import type { Rule, RuleQuery } from "./rules";
 
 /** One judged series of a rule: `key` identifies it among the rule's alerts. */
 export interface Judgement {
@@ -50,6 +50,18 @@ export function increase(points: Array<[number, number]>): number {
   return total;
 }
 
+/** Reads a rule's query over [start, end]. */
+function read(sink: MetricsSink, q: RuleQuery, start: number, end: number): Promise<Series[]> {
+  return sink.query({
+    metric: q.metric,
+    start,
+    end,
+    aggregator: q.aggregator,
+    ...(q.tags ? { tags: q.tags } : {}),
+    ...(q.groupBy ? { groupBy: q.groupBy } : {}),
+  });
+}
+
 export interface EvaluationContext {
   sink: MetricsSink;
   now: number;
@@ -64,14 +76,7 @@ export async function evaluateRule(rule: Rule, { sink, now, carryMs }: Evaluatio
     case "rate": {
       const q = rule.query;
       const start = now - q.windowMs;
-      const series = await sink.query({
-        metric: q.metric,
-        start: start - carryMs,
-        end: now,
-        ...(q.tags ? { tags: q.tags } : {}),
-        ...(q.groupBy ? { groupBy: q.groupBy } : {}),
-        aggregator: q.aggregator,
-      });
+      const series = await read(sink, q, start - carryMs, now);
       return series.flatMap((s) => {
         const points = windowPoints(s, start);
         if (points.length === 0) return [];
@@ -94,14 +99,7 @@ export async function evaluateRule(rule: Rule, { sink, now, carryMs }: Evaluatio
     case "absence": {
       const q = rule.query;
       const lookback = Math.max(rule.absentForMs * 4, q.windowMs);
-      const series = await sink.query({
-        metric: q.metric,
-        start: now - lookback,
-        end: now,
-        ...(q.tags ? { tags: q.tags } : {}),
-        ...(q.groupBy ? { groupBy: q.groupBy } : {}),
-        aggregator: q.aggregator,
-      });
+      const series = await read(sink, q, now - lookback, now);
       if (series.length === 0)
         return [{ key: seriesKey(q.tags ?? {}), tags: q.tags ?? {}, value: null, breached: true }];
       return series.map((s) => {
@@ -118,16 +116,11 @@ export async function evaluateRule(rule: Rule, { sink, now, carryMs }: Evaluatio
     case "burn_rate": {
       const budget = 1 - rule.objective;
       const ratio = async (windowMs: number): Promise<Map<string, { tags: Record<string, string>; burn: number }>> => {
-        const read = (q: typeof rule.errors) =>
-          sink.query({
-            metric: q.metric,
-            start: now - windowMs - carryMs,
-            end: now,
-            ...(q.tags ? { tags: q.tags } : {}),
-            ...(q.groupBy ? { groupBy: q.groupBy } : {}),
-            aggregator: q.aggregator,
-          });
-        const [errors, total] = await Promise.all([read(rule.errors), read(rule.total)]);
+        const start = now - windowMs - carryMs;
+        const [errors, total] = await Promise.all([
+          read(sink, rule.errors, start, now),
+          read(sink, rule.total, start, now),
+        ]);
         const errorsByKey = new Map(errors.map((s) => [seriesKey(s.tags), increase(windowPoints(s, now - windowMs))]));
         const out = new Map<string, { tags: Record<string, string>; burn: number }>();
         for (const s of total) {

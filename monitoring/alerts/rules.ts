@@ -28,6 +28,8 @@ export const seriesQuerySchema = z
   })
   .strict();
 
+export type RuleQuery = z.output<typeof seriesQuerySchema>;
+
 const comparison = z.enum([">", ">=", "<", "<="]);
 
 const common = {

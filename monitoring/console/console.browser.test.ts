@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { startTestHub, TEST_ADMIN_TOKEN, type TestHub } from "../../test/support/hub";
+import { eventually } from "../../test/support/tmp";
 import { restIngestionPlugin } from "../../plugins/ingestion/plugin";
 import { leadProfilesPlugin } from "../../plugins/lead-profiles/plugin";
 import { monitoringPlugin } from "../plugin";
@@ -19,16 +20,6 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
   "--no-first-run",
 ];
-
-async function eventually<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 400 && Date.now() < deadline; i++) {
-    const value = await read();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("monitoring console in headless Chromium", () => {
   let hub: TestHub;
@@ -65,14 +56,18 @@ describe("monitoring console in headless Chromium", () => {
       labels: { drill: "yes" },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    await eventually(async () => {
-      const board = await hub.request("GET", "/api/v1/monitoring/alerts", TEST_ADMIN_TOKEN);
-      return board.body.alerts.some(
-        (a: { ruleId: string; state: string }) => a.ruleId === "always-firing" && a.state === "firing",
-      )
-        ? true
-        : undefined;
-    }, "the drill alert to fire");
+    await eventually(
+      async () => {
+        const board = await hub.request("GET", "/api/v1/monitoring/alerts", TEST_ADMIN_TOKEN);
+        return board.body.alerts.some(
+          (a: { ruleId: string; state: string }) => a.ruleId === "always-firing" && a.state === "firing",
+        )
+          ? true
+          : undefined;
+      },
+      20_000,
+      "the drill alert to fire",
+    );
     browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS, headless: true });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   });
@@ -129,10 +124,14 @@ describe("monitoring console in headless Chromium", () => {
     await page.click('nav a[data-page="rules"]');
     await loaded("rules");
     await page.click('[data-testid="silence-consumer-lag"]');
-    await eventually(async () => {
-      const s = await hub.request("GET", "/api/v1/monitoring/silences", TEST_ADMIN_TOKEN);
-      return s.body.silences.find((x: { ruleId?: string }) => x.ruleId === "consumer-lag");
-    }, "the silence");
+    await eventually(
+      async () => {
+        const s = await hub.request("GET", "/api/v1/monitoring/silences", TEST_ADMIN_TOKEN);
+        return s.body.silences.find((x: { ruleId?: string }) => x.ruleId === "consumer-lag");
+      },
+      20_000,
+      "the silence",
+    );
     const silences = (await hub.request("GET", "/api/v1/monitoring/silences", TEST_ADMIN_TOKEN)).body
       .silences as Array<{ ruleId?: string; startsAt: string; endsAt: string }>;
     const silence = silences.find((x) => x.ruleId === "consumer-lag")!;
@@ -140,10 +139,14 @@ describe("monitoring console in headless Chromium", () => {
 
     await page.fill('[data-testid="threshold-consumer-lag"]', "25");
     await page.click('[data-testid="save-consumer-lag"]');
-    const rule = await eventually(async () => {
-      const r = await hub.request("GET", "/api/v1/monitoring/rules/consumer-lag", TEST_ADMIN_TOKEN);
-      return r.body.value === 25 ? r.body : undefined;
-    }, "the edited threshold");
+    const rule = await eventually(
+      async () => {
+        const r = await hub.request("GET", "/api/v1/monitoring/rules/consumer-lag", TEST_ADMIN_TOKEN);
+        return r.body.value === 25 ? r.body : undefined;
+      },
+      20_000,
+      "the edited threshold",
+    );
     assert.equal(rule.value, 25);
     await loaded("rules");
     await shot("04-rules");
