@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import type { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { newActivityId } from "../../core/activity/ids";
 import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, type Activity } from "../../core/activity/model";
@@ -285,6 +286,33 @@ describe("embedded store: LSM write path", () => {
         assert.equal((await store.health()).status, "up");
       },
     );
+  });
+
+  it("restarts a dead indexer or log writer; reads and later puts keep working", async () => {
+    type Workers = { worker?: Worker; writer?: Worker };
+    const a = activity("t-respawn", "lead-1", "visit_web_page", base, received);
+    const b = activity("t-respawn", "lead-1", "visit_web_page", base + 1, received + 1);
+    const c = activity("t-respawn", "lead-1", "visit_web_page", base + 2, received + 2);
+    await withStore(dir(), {}, async (store) => {
+      const internals = store as unknown as Workers;
+      await internals.worker!.terminate();
+      await store.put([a]);
+      assert.deepEqual(await store.get("t-respawn", a.id), a);
+      assert.equal((await store.health()).status, "degraded");
+      await store.whenIndexed(); // the indexer is back within about a second
+      assert.equal(store.unindexed, 0);
+      await internals.writer!.terminate();
+      await assert.rejects(store.put([b]), UnavailableError);
+      await new Promise((r) => setTimeout(r, 1_300));
+      await store.put([b, c]);
+      await store.whenIndexed();
+      const history = await store.leadHistory("t-respawn", "lead-1", { limit: 10 });
+      assert.deepEqual(
+        history.items.map((x) => x.id),
+        [c.id, b.id, a.id],
+      );
+      assert.equal((await store.health()).status, "up");
+    });
   });
 
   it("keeps client ids a previous version stored in store.db", async () => {
