@@ -1,7 +1,17 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".stack/**", ".data/**", "coverage/**", "**/*.js", "**/*.mjs", "monitoring/console/static/**"] },
+  {
+    ignores: [
+      "node_modules/**",
+      ".stack/**",
+      ".data/**",
+      "coverage/**",
+      "**/*.js",
+      "**/*.mjs",
+      "monitoring/console/static/**",
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {
