@@ -3,7 +3,7 @@
  * request round trip against each server. It leaves the stack running; `tsx stack/cli.ts down`
  * stops it.
  *
- *   node --import tsx --test stack/stack.test.ts
+ *   node --import tsx --test stack/stack.integration.test.ts
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
