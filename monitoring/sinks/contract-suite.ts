@@ -58,7 +58,7 @@ export function metricsSinkContractSuite(
         (s) => s[0]?.points.length === 3,
       );
       assert.equal(series.length, 1);
-      assert.equal(series[0]!.tags.tenant, "t1");
+      assert.deepEqual(series[0]!.tags, { tenant: "t1" }, "only the filter's and the groups' tags");
       assert.deepEqual(series[0]!.points, [
         [base, 1],
         [base + 1000, 2.5],

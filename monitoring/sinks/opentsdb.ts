@@ -98,7 +98,11 @@ export class OpenTsdbSink implements MetricsSink {
     return results
       .map((r) => ({
         metric: r.metric,
-        tags: r.tags,
+        // OpenTSDB also returns tags common to every aggregated series; the contract gives only the
+        // filter's and the groups' tags, so a series has the same identity on every sink.
+        tags: Object.fromEntries(
+          Object.entries(r.tags).filter(([k]) => k in (query.tags ?? {}) || (query.groupBy ?? []).includes(k)),
+        ),
         points: Object.entries(r.dps)
           .map(([ts, value]): [number, number] => [Number(ts), value])
           .sort((a, b) => a[0] - b[0]),
