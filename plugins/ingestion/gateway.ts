@@ -181,6 +181,10 @@ export function gatewayService(hub: HubServices, extraAliases: ApiAliases): Serv
       },
     },
     methods: {
+      /** Replaces moleculer-web's handler, which logs every client error at error level. */
+      errorHandler(this: { logger: HubServices["logger"] }, req: IncomingMessage, res: ServerResponse, err: unknown) {
+        sendError(req, res, err, this.logger);
+      },
       async authorizeBearer(ctx: Context<unknown, RequestMeta>, _route: unknown, req: Req) {
         const header = req.headers.authorization ?? "";
         const match = /^Bearer\s+(\S+)$/i.exec(header);

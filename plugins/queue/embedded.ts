@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { HealthStatus } from "../../core/health";
+import type { Statement } from "better-sqlite3";
 import { GroupCommit, openSqlite, type SqliteDatabase } from "../../core/sqlite";
 import type {
   ActivityQueue,
@@ -70,6 +71,8 @@ export class EmbeddedQueue implements ActivityQueue {
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
   private retentionTimer?: NodeJS.Timeout;
+  /** Prepared statements by SQL, per connection: consumers run the same few queries constantly. */
+  private readonly statements = new WeakMap<SqliteDatabase, Map<string, Statement>>();
 
   constructor(private readonly options: EmbeddedQueueOptions) {
     this.partitions = options.partitions ?? 8;
@@ -196,8 +199,10 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** @internal */
   committedOffset(group: string, topic: string, partition: number): number {
-    const offset = this.requireOpen()
-      .offsetsDb.prepare("SELECT offset FROM offsets WHERE grp = ? AND topic = ? AND partition = ?")
+    const offset = this.statement(
+      "offsetsDb",
+      "SELECT offset FROM offsets WHERE grp = ? AND topic = ? AND partition = ?",
+    )
       .pluck()
       .get(group, topic, partition) as number | undefined;
     return offset ?? 0;
@@ -205,25 +210,23 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** @internal */
   commitOffset(group: string, topic: string, partition: number, next: number): void {
-    this.requireOpen()
-      .offsetsDb.prepare(
-        `INSERT INTO offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?)
+    this.statement(
+      "offsetsDb",
+      `INSERT INTO offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?)
          ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset`,
-      )
-      .run(group, topic, partition, next);
+    ).run(group, topic, partition, next);
   }
 
   /** @internal Reads up to `limit` messages of a partition from offset `from` on. */
   read(topic: string, partition: number, from: number, limit: number): QueueMessage[] {
-    const rows = this.requireOpen()
-      .db.prepare(
-        `SELECT base_offset, ts, keys, key_lengths, vals, value_lengths, headers FROM batches
+    const rows = this.statement(
+      "db",
+      `SELECT base_offset, ts, keys, key_lengths, vals, value_lengths, headers FROM batches
          WHERE topic = @topic AND partition = @partition AND base_offset >= COALESCE(
            (SELECT base_offset FROM batches WHERE topic = @topic AND partition = @partition AND base_offset <= @from
             ORDER BY base_offset DESC LIMIT 1), 0)
          ORDER BY base_offset LIMIT @limit`,
-      )
-      .all({ topic, partition, from, limit }) as BatchRow[];
+    ).all({ topic, partition, from, limit }) as BatchRow[];
     const out: QueueMessage[] = [];
     for (const row of rows) {
       const keys = split(row.keys, row.key_lengths);
@@ -279,6 +282,15 @@ export class EmbeddedQueue implements ActivityQueue {
            (SELECT MIN(o.offset) FROM offsets o WHERE o.topic = batches.topic AND o.partition = batches.partition), 0)`,
       )
       .run(Date.now() - retentionMs);
+  }
+
+  private statement(connection: "db" | "offsetsDb", sql: string): Statement {
+    const db = this.requireOpen()[connection];
+    let cache = this.statements.get(db);
+    if (!cache) this.statements.set(db, (cache = new Map()));
+    let statement = cache.get(sql);
+    if (!statement) cache.set(sql, (statement = db.prepare(sql)));
+    return statement;
   }
 
   private requireOpen(): { db: SqliteDatabase; offsetsDb: SqliteDatabase; commit: GroupCommit<PendingBatch> } {
