@@ -17,20 +17,28 @@
  * and one tenant's prefix never matches another's. Every key is valid UTF-8 with ASCII fixed parts,
  * which REST's query parameters (`startrow`, `row`) need.
  *
- * Columns: `a:j` the activity's JSON (`activityJson`, schema version inside), `a:t` its type (for
- * a server-side SingleColumnValueFilter), in both `activities` and `lead_history` (denormalised:
- * a lead's page is one scan, no second lookup); `a:i` the bound activity id in `client_ids`.
+ * Columns: `a:j` the activity's JSON (`activityJson`, schema version inside) in `activities`; `a:t`
+ * its type (for a server-side SingleColumnValueFilter) in `activities` and `lead_history`, whose rows
+ * are index entries (the key holds lead, occurredAt and id): a lead's page is one scan plus one
+ * multiget of its ids on `activities`; `a:i` the bound activity id in `client_ids`.
+ *
+ * Writes: `put` encodes its rows as protobuf CellSets and hands them to one `PutBatcher` per table
+ * (group commit: at most `maxPutsInFlight` multi-row PUTs per table, callers arriving meanwhile
+ * are sent together in the next one); a caller resolves only when its own rows' PUTs succeeded.
  *
  * Reads are stateless REST scans (`GET /<table>/*?startrow=&endrow=&limit=`, one round trip, no
  * server-side scanner to expire or leak); a page token is the keyset cursor of the last item
  * (`page-token.ts`), from which the next page's start row is rebuilt. `list` scans every salt bucket
  * of the tenant in parallel (`limit + 1` rows each) and merges them newest first.
  *
- * Why a thin `fetch` client rather than the `hbase` npm package (0.6): that package has no types,
+ * Why a thin node:http client (keep-alive agent) rather than the `hbase` npm package (0.6), or
+ * `fetch` (which streams a Buffer body through a ReadableStream: more CPU per request): that package has no types,
  * encodes keys as UTF-8 strings, has neither check-and-put (`?check=put`) nor stateless scans, and
  * no timeout unless asked; here every request has a deadline (`timeoutMs`), is retried only because
  * every operation of this store is idempotent, and rejects with `UnavailableError` (intake: 503).
  */
+import http from "node:http";
+import https from "node:https";
 import { activityIdFloor, activityIdTime, isActivityId } from "../../core/activity/ids";
 import { leadKeyOf, type Activity } from "../../core/activity/model";
 import { activityJson } from "../../core/activity/serialize";
@@ -57,8 +65,10 @@ export interface HBaseStoreOptions {
   timeoutMs: number;
   /** Column family compression at table creation (SNAPPY/LZ4/ZSTD need native codecs on the servers). */
   compression: HBaseCompression;
-  /** Rows per multi-row PUT request. */
+  /** Rows per multi-row PUT request (concurrent `put` calls are coalesced up to this many). */
   maxRowsPerRequest: number;
+  /** Multi-row PUTs in flight per table; further `put` calls wait and are sent together. */
+  maxPutsInFlight: number;
 }
 
 export const HBASE_STORE_DEFAULTS: Omit<HBaseStoreOptions, "url"> = {
@@ -67,6 +77,7 @@ export const HBASE_STORE_DEFAULTS: Omit<HBaseStoreOptions, "url"> = {
   timeoutMs: 5_000,
   compression: "GZ",
   maxRowsPerRequest: 1_000,
+  maxPutsInFlight: 2,
 };
 
 /** Turns registry options into typed options, failing with field-level errors (`store.options.*`). */
@@ -75,7 +86,15 @@ export function hbaseStoreOptions(raw: Record<string, unknown>): HBaseStoreOptio
   const fail = (name: string, message: string): void => {
     errors.push({ field: `store.options.${name}`, code: "invalid_option", message });
   };
-  const known = new Set(["url", "tablePrefix", "saltBuckets", "timeoutMs", "compression", "maxRowsPerRequest"]);
+  const known = new Set([
+    "url",
+    "tablePrefix",
+    "saltBuckets",
+    "timeoutMs",
+    "compression",
+    "maxRowsPerRequest",
+    "maxPutsInFlight",
+  ]);
   for (const name of Object.keys(raw)) if (!known.has(name)) fail(name, "is not an option of the hbase store");
 
   let url = "";
@@ -103,6 +122,7 @@ export function hbaseStoreOptions(raw: Record<string, unknown>): HBaseStoreOptio
   const saltBuckets = integer("saltBuckets", HBASE_STORE_DEFAULTS.saltBuckets, 1, 256);
   const timeoutMs = integer("timeoutMs", HBASE_STORE_DEFAULTS.timeoutMs, 100, 120_000);
   const maxRowsPerRequest = integer("maxRowsPerRequest", HBASE_STORE_DEFAULTS.maxRowsPerRequest, 1, 10_000);
+  const maxPutsInFlight = integer("maxPutsInFlight", HBASE_STORE_DEFAULTS.maxPutsInFlight, 1, 64);
   const compression = raw.compression ?? HBASE_STORE_DEFAULTS.compression;
   if (typeof compression !== "string" || !(HBASE_COMPRESSIONS as readonly string[]).includes(compression))
     fail("compression", `must be one of ${HBASE_COMPRESSIONS.join(", ")}`);
@@ -115,6 +135,7 @@ export function hbaseStoreOptions(raw: Record<string, unknown>): HBaseStoreOptio
     timeoutMs,
     compression: compression as HBaseCompression,
     maxRowsPerRequest,
+    maxPutsInFlight,
   };
 }
 
@@ -272,40 +293,73 @@ export interface PutRow {
   cells: Array<[column: string, value: string]>;
 }
 
-function varint(n: number, out: number[]): void {
+function varintSize(n: number): number {
+  let size = 1;
   while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
     n >>>= 7;
+    size++;
   }
-  out.push(n);
+  return size;
 }
 
-/** A length-delimited protobuf field: tag, length, bytes. */
-function field(tag: number, bytes: Buffer, parts: Buffer[]): number {
-  const head: number[] = [tag];
-  varint(bytes.length, head);
-  parts.push(Buffer.from(head), bytes);
-  return head.length + bytes.length;
+function writeVarint(out: Buffer, pos: number, n: number): number {
+  while (n > 0x7f) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[pos++] = n;
+  return pos;
 }
+
+/** Size of a length-delimited protobuf field (one-byte tag) holding `length` bytes. */
+const fieldSize = (length: number): number => 1 + varintSize(length) + length;
 
 /**
  * HBase REST's CellSet protobuf (CellSetMessage.proto): CellSet{ repeated Row rows = 1 },
  * Row{ bytes key = 1; repeated Cell values = 2 }, Cell{ bytes column = 2; bytes data = 4 }.
+ * Sizes first, then one allocation written in place (no per-field buffers). Because `rows` is a
+ * repeated top-level field, the concatenation of two encoded CellSets is the CellSet of both.
  */
 export function encodeCellSet(rows: PutRow[]): Buffer {
-  const out: Buffer[] = [];
+  const sizes: number[] = []; // per row: row length, then per cell: column, value, cell lengths
+  let total = 0;
   for (const row of rows) {
-    const rowParts: Buffer[] = [];
-    let rowLength = field(0x0a, row.key, rowParts);
+    const at = sizes.length;
+    sizes.push(0);
+    let rowLength = fieldSize(row.key.length);
     for (const [column, value] of row.cells) {
-      const cellParts: Buffer[] = [];
-      field(0x12, Buffer.from(column, "utf8"), cellParts);
-      field(0x22, Buffer.from(value, "utf8"), cellParts);
-      rowLength += field(0x12, Buffer.concat(cellParts), rowParts);
+      const columnLength = Buffer.byteLength(column, "utf8");
+      const valueLength = Buffer.byteLength(value, "utf8");
+      const cellLength = fieldSize(columnLength) + fieldSize(valueLength);
+      sizes.push(columnLength, valueLength, cellLength);
+      rowLength += fieldSize(cellLength);
     }
-    field(0x0a, Buffer.concat(rowParts, rowLength), out);
+    sizes[at] = rowLength;
+    total += fieldSize(rowLength);
   }
-  return Buffer.concat(out);
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  let s = 0;
+  for (const row of rows) {
+    out[pos++] = 0x0a; // CellSet.rows
+    pos = writeVarint(out, pos, sizes[s++]!);
+    out[pos++] = 0x0a; // Row.key
+    pos = writeVarint(out, pos, row.key.length);
+    pos += row.key.copy(out, pos);
+    for (const [column, value] of row.cells) {
+      const columnLength = sizes[s++]!;
+      const valueLength = sizes[s++]!;
+      out[pos++] = 0x12; // Row.values
+      pos = writeVarint(out, pos, sizes[s++]!);
+      out[pos++] = 0x12; // Cell.column
+      pos = writeVarint(out, pos, columnLength);
+      pos += out.write(column, pos, columnLength, "utf8");
+      out[pos++] = 0x22; // Cell.data
+      pos = writeVarint(out, pos, valueLength);
+      pos += out.write(value, pos, valueLength, "utf8");
+    }
+  }
+  return out;
 }
 
 function decodeRows(set: CellSet | null): HBaseRow[] {
@@ -334,18 +388,67 @@ interface RestResponse {
   text: string;
 }
 
+/**
+ * One HTTP exchange over a keep-alive agent (node:http: a Buffer body is written as is, no stream
+ * wrapping as with `fetch`); rejects on connection errors and when `signal` aborts.
+ */
+function exchange(
+  url: URL,
+  agent: http.Agent,
+  method: string,
+  headers: Record<string, string | number>,
+  payload: Buffer | string | undefined,
+  signal: AbortSignal,
+): Promise<RestResponse> {
+  return new Promise<RestResponse>((resolve, reject) => {
+    const send = url.protocol === "https:" ? https.request : http.request;
+    const req = send(url, { method, headers, agent, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+      res.on("aborted", () => reject(new Error("response aborted")));
+    });
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
 export class HBaseRest {
+  private agent: http.Agent;
+
   constructor(
     readonly url: string,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.agent = this.newAgent();
+  }
+
+  private newAgent(): http.Agent {
+    // Idle sockets are closed before Jetty's 30 s idle timeout; a socket the server closed anyway
+    // fails the request with ECONNRESET, which is retried like any connection error.
+    const options = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 20_000 };
+    return this.url.startsWith("https:") ? new https.Agent(options) : new http.Agent(options);
+  }
+
+  /** Closes pooled connections; later requests open new ones. */
+  close(): void {
+    this.agent.destroy();
+    this.agent = this.newAgent();
+  }
 
   /**
    * One idempotent request: retried on connection errors, timeouts and 5xx with a short backoff,
-   * at most 4 attempts, all within `timeoutMs`. `ok` statuses resolve; any other 4xx rejects at once.
+   * at most 4 attempts, all before `deadline` (default: `timeoutMs` from now). `ok` statuses
+   * resolve; any other 4xx rejects at once.
    */
-  async request(method: string, path: string, body: unknown, ok: readonly number[]): Promise<RestResponse> {
-    const deadline = Date.now() + this.timeoutMs;
+  async request(
+    method: string,
+    path: string,
+    body: unknown,
+    ok: readonly number[],
+    deadline = Date.now() + this.timeoutMs,
+  ): Promise<RestResponse> {
     const payload = body === undefined || Buffer.isBuffer(body) ? body : JSON.stringify(body);
     const contentType = Buffer.isBuffer(body) ? "application/x-protobuf" : "application/json";
     let lastError = "";
@@ -353,17 +456,21 @@ export class HBaseRest {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       try {
-        const response = await fetch(this.url + path, {
+        const headers: Record<string, string | number> = { Accept: "application/json" };
+        if (payload !== undefined) {
+          headers["Content-Type"] = contentType;
+          headers["Content-Length"] = Buffer.byteLength(payload);
+        }
+        const response = await exchange(
+          new URL(this.url + path),
+          this.agent,
           method,
-          headers: {
-            Accept: "application/json",
-            ...(payload !== undefined ? { "Content-Type": contentType } : {}),
-          },
-          ...(payload !== undefined ? { body: payload } : {}),
-          signal: AbortSignal.timeout(remaining),
-        });
-        const text = await response.text();
-        if (ok.includes(response.status)) return { status: response.status, text };
+          headers,
+          payload,
+          AbortSignal.timeout(remaining),
+        );
+        const text = response.text;
+        if (ok.includes(response.status)) return response;
         lastError = `HTTP ${response.status} ${text.replace(/\s+/g, " ").slice(0, 200)}`;
         if (response.status < 500) throw new RestStatusError(response.status, `${method} ${path}: ${lastError}`);
       } catch (error) {
@@ -393,8 +500,8 @@ export class HBaseRest {
    * Multi-row put (`PUT /<table>/false-row-key` with a CellSet), sent as protobuf: raw bytes, no
    * base64 and no JSON parsing on the gateway.
    */
-  async put(table: string, rows: PutRow[]): Promise<void> {
-    await this.request("PUT", `/${table}/false-row-key`, encodeCellSet(rows), [200]);
+  async put(table: string, cellSet: Buffer, deadline?: number): Promise<void> {
+    await this.request("PUT", `/${table}/false-row-key`, cellSet, [200], deadline);
   }
 
   /** Put if `column` is absent on the row (`?check=put`, empty expected value); false if it was present. */
@@ -426,6 +533,82 @@ export class HBaseRest {
     if (filter !== undefined) path += `&filter_b64=${b64(filter)}`; // read undecoded by REST: raw standard base64
     const { status, body } = await this.json<CellSet>("GET", path, undefined, [200, 204, 404]);
     return status === 200 ? decodeRows(body) : [];
+  }
+}
+
+/** Rows of one `put` call waiting for their table's multi-row PUT. */
+interface PendingPut {
+  cellSet: Buffer;
+  rows: number;
+  deadline: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for one table: at most `maxInFlight` multi-row PUTs at a time; rows of `put` calls
+ * arriving meanwhile queue up and go out together (up to `maxRows` per PUT) as soon as a PUT
+ * completes. Each multi-row PUT is one RPC and one WAL sync on the region server, so under
+ * concurrent callers fewer, larger PUTs do the same work for much less. A lone caller is sent at
+ * once (no added latency). Each caller settles with its own PUT: resolved only after HBase
+ * acknowledged it, rejected if it failed or if its rows could not be sent before their deadline
+ * (`timeoutMs` after the call, which also bounds the PUT itself).
+ */
+export class PutBatcher {
+  private readonly queue: PendingPut[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly send: (cellSet: Buffer, deadline: number) => Promise<void>,
+    private readonly maxRows: number,
+    private readonly maxInFlight: number,
+    private readonly timeoutMs: number,
+    private readonly describe: string,
+  ) {}
+
+  /** Queues an encoded CellSet of `rows` rows; resolves when HBase has acknowledged it. */
+  add(cellSet: Buffer, rows: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ cellSet, rows, deadline: Date.now() + this.timeoutMs, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const now = Date.now();
+      const batch: PendingPut[] = [];
+      let rows = 0;
+      while (this.queue.length > 0) {
+        const next = this.queue[0]!;
+        if (next.deadline <= now) {
+          this.queue.shift();
+          next.reject(new UnavailableError(`HBase REST PUT ${this.describe}: no free request before the deadline`));
+          continue;
+        }
+        if (batch.length > 0 && rows + next.rows > this.maxRows) break;
+        this.queue.shift();
+        batch.push(next);
+        rows += next.rows;
+      }
+      if (batch.length === 0) return;
+      const body = batch.length === 1 ? batch[0]!.cellSet : Buffer.concat(batch.map((p) => p.cellSet));
+      const deadline = batch.reduce((min, p) => Math.min(min, p.deadline), Infinity);
+      this.inFlight++;
+      this.send(body, deadline).then(
+        () => this.settle(batch, undefined),
+        (error: unknown) => this.settle(batch, error ?? new UnavailableError(`HBase REST PUT ${this.describe} failed`)),
+      );
+    }
+  }
+
+  private settle(batch: PendingPut[], error: unknown): void {
+    this.inFlight--;
+    for (const p of batch) {
+      if (error === undefined) p.resolve();
+      else p.reject(error);
+    }
+    this.pump();
   }
 }
 
@@ -472,6 +655,8 @@ export class HBaseStore implements ActivityStore {
   readonly tables: { activities: string; leadHistory: string; clientIds: string };
   private readonly rest: HBaseRest;
   private readonly keys: HBaseKeys;
+  private readonly putActivities: PutBatcher;
+  private readonly putLeadHistory: PutBatcher;
   private running = false;
 
   constructor(readonly options: HBaseStoreOptions) {
@@ -479,6 +664,16 @@ export class HBaseStore implements ActivityStore {
     this.keys = new HBaseKeys(options.saltBuckets);
     const p = options.tablePrefix;
     this.tables = { activities: `${p}activities`, leadHistory: `${p}lead_history`, clientIds: `${p}client_ids` };
+    const batcher = (table: string): PutBatcher =>
+      new PutBatcher(
+        (cellSet, deadline) => this.rest.put(table, cellSet, deadline),
+        options.maxRowsPerRequest,
+        options.maxPutsInFlight,
+        options.timeoutMs,
+        table,
+      );
+    this.putActivities = batcher(this.tables.activities);
+    this.putLeadHistory = batcher(this.tables.leadHistory);
   }
 
   /** Creates the namespace and tables when absent (idempotent); checks the salt buckets of existing ones. */
@@ -527,6 +722,7 @@ export class HBaseStore implements ActivityStore {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.rest.close();
   }
 
   /** Drops this store's tables (tests). */
@@ -585,20 +781,26 @@ export class HBaseStore implements ActivityStore {
           { field: "id", code: "invalid_id", message: "must be an activity id (ULID)" },
         ]);
       }
-      const cells: Array<[string, string]> = [
-        [COL_JSON, activityJson(a)],
-        [COL_TYPE, a.type],
-      ];
-      byId.push({ key: this.keys.activity(a.tenantId, a.id), cells });
-      byLead.push({ key: this.keys.leadEntry(a.tenantId, leadKeyOf(a), occurredMs(a), a.id), cells });
+      byId.push({
+        key: this.keys.activity(a.tenantId, a.id),
+        cells: [
+          [COL_JSON, activityJson(a)],
+          [COL_TYPE, a.type],
+        ],
+      });
+      // An index entry: the key holds lead, occurredAt and id; the JSON is read from `activities`.
+      byLead.push({
+        key: this.keys.leadEntry(a.tenantId, leadKeyOf(a), occurredMs(a), a.id),
+        cells: [[COL_TYPE, a.type]],
+      });
     }
-    const requests: Array<[string, PutRow[]]> = [];
     const size = this.options.maxRowsPerRequest;
+    const writes: Array<Promise<void>> = [];
     for (let i = 0; i < byId.length; i += size) {
-      requests.push([this.tables.activities, byId.slice(i, i + size)]);
-      requests.push([this.tables.leadHistory, byLead.slice(i, i + size)]);
+      writes.push(this.putActivities.add(encodeCellSet(byId.slice(i, i + size)), Math.min(size, byId.length - i)));
+      writes.push(this.putLeadHistory.add(encodeCellSet(byLead.slice(i, i + size)), Math.min(size, byId.length - i)));
     }
-    await inParallel(requests, 8, ([table, rows]) => this.rest.put(table, rows));
+    await Promise.all(writes);
   }
 
   async get(tenantId: string, id: string): Promise<Activity | undefined> {
@@ -624,7 +826,7 @@ export class HBaseStore implements ActivityStore {
     if (cursor !== undefined)
       start = maxBuffer(start, after(this.keys.leadEntry(tenantId, leadKey, cursor.occurredAt, cursor.id)));
     const rows = await this.rest.scan(this.tables.leadHistory, start, end, limit + 1, typesFilter(query.types));
-    const items = rows.flatMap((r) => parseActivity(r, tenantId) ?? []);
+    const items = await this.resolveLeadEntries(tenantId, rows);
     const page = items.slice(0, limit);
     const last = page[page.length - 1];
     return {
@@ -633,6 +835,34 @@ export class HBaseStore implements ActivityStore {
         ? { nextPageToken: encodeCursor({ occurredAt: Date.parse(last.occurredAt), id: last.id }) }
         : {}),
     };
+  }
+
+  /**
+   * The activities of lead-history rows, in row order: an index row (no `a:j`; the id is the key's
+   * last 26 bytes, `inv(id)`) is resolved with multigets on `activities`, 50 keys each, in
+   * parallel; rows written with the JSON inline (before index rows) are read as they are. An entry
+   * whose activity cannot be read (its `activities` PUT failed; the caller was refused and retries)
+   * is left out.
+   */
+  private async resolveLeadEntries(tenantId: string, rows: HBaseRow[]): Promise<Activity[]> {
+    const ids = rows.filter((r) => !r.cells.has(COL_JSON)).map((r) => invertId(r.key.subarray(-26).toString("latin1")));
+    const byId = new Map<string, Activity>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += 50) chunks.push(ids.slice(i, i + 50));
+    await inParallel(chunks, 8, async (chunk) => {
+      const found = await this.rest.multiGet(
+        this.tables.activities,
+        chunk.map((id) => this.keys.activity(tenantId, id)),
+      );
+      for (const row of found) {
+        const activity = parseActivity(row, tenantId);
+        if (activity !== undefined) byId.set(activity.id, activity);
+      }
+    });
+    return rows.flatMap((r) => {
+      if (r.cells.has(COL_JSON)) return parseActivity(r, tenantId) ?? [];
+      return byId.get(invertId(r.key.subarray(-26).toString("latin1"))) ?? [];
+    });
   }
 
   async list(tenantId: string, query: ActivityQuery): Promise<ActivityPage> {
