@@ -9,6 +9,7 @@ import type { QueueMessage, QueueRecord, Subscription } from "../plugins/queue/c
 import { EffectLedger } from "./effects";
 import { consumerMetrics, type ConsumerMetrics } from "./metrics";
 import { retry, type Outcome } from "./results";
+import { businessSla } from "../monitoring/sla/business";
 
 /** Which activities reach `handle`; the others are committed without a call (counted `skipped`). */
 export interface SubscribeFilter {
@@ -172,6 +173,9 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
     services: ({ config, hub }) => {
       const logger = hub.broker.getLogger(`consumer:${definition.id}`);
       const metrics = consumerMetrics(hub.broker, definition.id);
+      // Business SLA: lag and freshness per tenant and consumer group.
+      const sla = businessSla(hub.broker);
+      const slaGroup = definition.delivery?.group ?? definition.id;
       let effects: EffectLedger | undefined;
       const base: ConsumerContext<z.infer<S>> = {
         id: definition.id,
@@ -222,8 +226,10 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
           outcomes.forEach((outcome, i) => {
             const activity = pending[i]!;
             metrics.outcome(outcome.kind);
-            if (outcome.kind === "ok") metrics.latency(done - Date.parse(activity.receivedAt));
-            else if (outcome.kind === "dead_letter")
+            if (outcome.kind === "ok") {
+              metrics.latency(done - Date.parse(activity.receivedAt));
+              sla.consumed({ tenantId: activity.tenantId, receivedAt: activity.receivedAt, group: slaGroup, at: done });
+            } else if (outcome.kind === "dead_letter")
               deadLetters.push(deadLetterRecord(activity, outcome.reason, attempt));
             else if (outcome.kind === "retry") {
               again.push(activity);

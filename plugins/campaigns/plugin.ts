@@ -9,6 +9,7 @@ import { CampaignEngine } from "./engine";
 import { campaignInputSchema, type Campaign } from "./model";
 import { CampaignState, type Run } from "./state";
 import { builtInStepTypes, StepRegistry, type CampaignStepType } from "./steps";
+import { businessSla } from "../../monitoring/sla/business";
 
 const config = z
   .object({
@@ -114,6 +115,7 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
           // Loopback test servers have no certificate; remote ones are verified.
           tls: { rejectUnauthorized: smtp.host !== "127.0.0.1" },
         }));
+      const sla = businessSla(ctx.hub.broker);
       const registry = new StepRegistry();
       for (const step of [...builtInStepTypes({ mailer, from: ctx.config.from }), ...(options.steps ?? [])])
         registry.register(step);
@@ -122,6 +124,9 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
         maxAttempts: MAX_RETRIES + 1,
         onStep: (run, step, type, latency) => {
           ctx.metrics.latency(latency);
+          // The business SLA "intake → trigger": time from acceptance to the flow step executing.
+          if (step === 0)
+            sla.triggered({ tenantId: run.tenantId, receivedAt: run.activity.receivedAt, consumer: "campaigns" });
           options.onStep?.(run, step, type, latency);
         },
       });
