@@ -45,7 +45,10 @@ function report(name: string, r: LoadResult, perRequest: number): { rate: number
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "hub-bench-"));
+  // BENCH_HUB_ROLES=ingestion,control measures the intake without in-process consumers.
+  const roles = process.env.BENCH_HUB_ROLES;
   const env = {
+    ...(roles ? { HUB_ROLES: roles } : {}),
     HUB_DATA_DIR: dataDir,
     HUB_PORT: String(HUB_PORT),
     HUB_LOG_LEVEL: "warn",
