@@ -66,7 +66,12 @@ async function main(): Promise<void> {
   );
 
   const scenarios = [
-    { name: "batches of 500", body: batchBody(500), perRequest: 500, concurrency: 4 },
+    {
+      name: "batches of 500",
+      body: batchBody(500),
+      perRequest: 500,
+      concurrency: Number(process.env.BENCH_BATCH_CONCURRENCY ?? 8),
+    },
     { name: "single activity", body: singleBody, perRequest: 1, concurrency: 64 },
   ];
   const results: Record<string, { hub?: ReturnType<typeof report>; bare?: ReturnType<typeof report> }> = {};
