@@ -72,7 +72,12 @@ async function main(): Promise<void> {
       perRequest: 500,
       concurrency: Number(process.env.BENCH_BATCH_CONCURRENCY ?? 8),
     },
-    { name: "single activity", body: singleBody, perRequest: 1, concurrency: 64 },
+    {
+      name: "single activity",
+      body: singleBody,
+      perRequest: 1,
+      concurrency: Number(process.env.BENCH_SINGLE_CONCURRENCY ?? 64),
+    },
   ];
   const results: Record<string, { hub?: ReturnType<typeof report>; bare?: ReturnType<typeof report> }> = {};
 

@@ -21,6 +21,8 @@ export interface EmbeddedQueueOptions {
   retentionMs?: number;
   /** Idle poll interval when no publish wakes a consumer (ms). */
   pollIntervalMs?: number;
+  /** After a publish wakes an idle consumer, it waits this long to collect a larger batch (ms). */
+  lingerMs?: number;
 }
 
 interface BatchRow {
@@ -170,7 +172,13 @@ export class EmbeddedQueue implements ActivityQueue {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.requireOpen();
-    const subscription = new EmbeddedSubscription(this, options, this.partitions, this.options.pollIntervalMs ?? 250);
+    const subscription = new EmbeddedSubscription(
+      this,
+      options,
+      this.partitions,
+      this.options.pollIntervalMs ?? 250,
+      this.options.lingerMs ?? 5,
+    );
     this.subscriptions.add(subscription);
     subscription.onStop(() => this.subscriptions.delete(subscription));
     subscription.run();
@@ -311,6 +319,7 @@ class EmbeddedSubscription implements Subscription {
     private readonly options: SubscribeOptions,
     private readonly partitions: number,
     private readonly pollIntervalMs: number,
+    private readonly lingerMs: number,
   ) {}
 
   run(): void {
@@ -341,6 +350,9 @@ class EmbeddedSubscription implements Subscription {
         if (next < this.queue.endOffset(topic, partition)) batch = this.queue.read(topic, partition, next, maxBatch);
         if (batch.length === 0) {
           await this.idle(topic, partition, this.pollIntervalMs);
+          // Woken by a publish: linger a moment so a stream of small publishes is handled in a
+          // few larger batches (as Kafka's fetch.max.wait does) instead of one handler call each.
+          if (!this.stopped && this.lingerMs > 0) await this.idle(topic, partition, this.lingerMs, false);
           continue;
         }
         await handler(batch);
