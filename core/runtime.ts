@@ -102,7 +102,7 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
 
   let queue: ActivityQueue | undefined;
   let store: ActivityStore | undefined;
-  const extensions: HubExtensions = { enrichers: [] };
+  const extensions: HubExtensions = { enrichers: [], apiRoutes: {} };
   const services: HubServices = {
     config,
     logger: broker.getLogger("hub"),

@@ -90,6 +90,8 @@ export interface ConsumerDefinition<S extends z.ZodTypeAny, State> {
   stop?(ctx: RunningContext<z.infer<S>, State>): void | Promise<void>;
   /** Actions the consumer serves (e.g. a REST API through gateway aliases); `running()` throws 503 before start. */
   actions?(running: () => RunningContext<z.infer<S>, State>, ctx: ConsumerContext<z.infer<S>>): ServiceActionsSchema;
+  /** REST aliases under `/api/v1` for those actions, e.g. `{ "GET campaigns": "campaigns.list" }`. */
+  routes?: Record<string, string>;
 }
 
 /** Reported to observers after every `handle` call (the test harness listens here). */
@@ -171,6 +173,7 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
       roles: definition.roles ?? ["consumer"],
     },
     services: ({ config, hub }) => {
+      Object.assign(hub.extensions.apiRoutes, definition.routes ?? {});
       const logger = hub.broker.getLogger(`consumer:${definition.id}`);
       const metrics = consumerMetrics(hub.broker, definition.id);
       // Business SLA: lag and freshness per tenant and consumer group.

@@ -40,6 +40,11 @@ export type ActivityEnricher = (activity: Activity, principal: Principal) => voi
 /** Typed extension points that plugins contribute to while the hub is assembled. */
 export interface HubExtensions {
   enrichers: ActivityEnricher[];
+  /**
+   * REST aliases under `/api/v1` (`"GET campaigns/:id": "campaigns.get"`) that plugins add from
+   * their `services()` factory; the gateway reads them when the services are created.
+   */
+  apiRoutes: Record<string, string>;
 }
 
 /** What the hub gives every plugin. */

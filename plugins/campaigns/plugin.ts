@@ -160,6 +160,7 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
       ctx.state.mailer?.close();
       ctx.state.state.close();
     },
+    routes: CAMPAIGN_ALIASES,
     actions: (running) => {
       const tenantOf = (ctx: Ctx): string => principalOf(ctx).tenantId;
       const campaign = (ctx: Ctx): Campaign => {
@@ -268,7 +269,7 @@ export function createCampaignsPlugin(options: CampaignsPluginOptions = {}): Con
   });
 }
 
-/** REST aliases of the campaigns API (listed in the gateway's `/api/v1` route). */
+/** REST aliases of the campaigns API under `/api/v1`. */
 export const CAMPAIGN_ALIASES: Record<string, string> = {
   "GET campaigns": "campaigns.list",
   "POST campaigns": "campaigns.create",

@@ -48,5 +48,24 @@ export const crmConnectorsPlugin = definePlugin({
     ],
     roles: ["consumer"],
   },
-  services: ({ config: options, hub }) => [crmConnectorsService(hub, options)],
+  services: ({ config: options, hub }) => {
+    Object.assign(hub.extensions.apiRoutes, CONNECTOR_ROUTES);
+    return [crmConnectorsService(hub, options)];
+  },
 });
+
+/** REST aliases of the connector configuration and status API under `/api/v1`. */
+export const CONNECTOR_ROUTES: Record<string, string> = {
+  "GET connector-types": "crmConnectors.types",
+  "GET connectors": "crmConnectors.list",
+  "POST connectors": "crmConnectors.create",
+  "GET connectors/:id": "crmConnectors.get",
+  "PATCH connectors/:id": "crmConnectors.update",
+  "DELETE connectors/:id": "crmConnectors.remove",
+  "POST connectors/:id/test": "crmConnectors.test",
+  "POST connectors/:id/enable": "crmConnectors.enable",
+  "POST connectors/:id/disable": "crmConnectors.disable",
+  "POST connectors/:id/run": "crmConnectors.run",
+  "GET connectors/:id/status": "crmConnectors.status",
+  "GET connectors/:id/runs": "crmConnectors.history",
+};

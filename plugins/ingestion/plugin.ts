@@ -23,7 +23,7 @@ export const restIngestionPlugin = definePlugin({
     roles: ["ingestion"],
   },
   services: ({ config: options, hub }) => [
-    gatewayService(hub, { "GET leads/:leadId": "leadProfiles.get", ...options.aliases }),
+    gatewayService(hub, options.aliases),
     intakeService(hub, { maxBatch: hub.config.http.maxBatch, persistTimeoutMs: options.persistTimeoutMs }),
     segmentService(),
   ],

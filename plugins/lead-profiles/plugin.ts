@@ -28,6 +28,7 @@ export const leadProfilesPlugin = definePlugin({
   services: ({ config: options, hub }) => {
     let profiles: LeadProfiles | undefined;
     let subscription: Subscription | undefined;
+    hub.extensions.apiRoutes["GET leads/:leadId"] = "leadProfiles.get";
     return [
       {
         name: "leadProfiles",
