@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import type { Activity } from "../core/activity/model";
+import { benchActivityBatches } from "./lib/fixtures";
 import { newActivityId } from "../core/activity/ids";
-import { ACTIVITY_SCHEMA_VERSION, type Activity } from "../core/activity/model";
 import { activityJson } from "../core/activity/serialize";
 import { HBaseStore, hbaseStoreOptions } from "../plugins/store/hbase";
 
@@ -18,35 +19,7 @@ const salt = Number(process.env.HBASE_BENCH_SALT ?? 16);
 const BATCH = 500;
 
 function batches(tenantId: string): Activity[][] {
-  const out: Activity[][] = [];
-  for (let b = 0; b * BATCH < total; b++) {
-    out.push(
-      Array.from({ length: BATCH }, (_, i) => {
-        const n = b * BATCH + i;
-        const a: Activity = {
-          id: newActivityId(),
-          tenantId,
-          leadId: `lead-${n % 5000}`,
-          type: n % 10 === 0 ? "email_opened" : "visit_web_page",
-          source: "web",
-          occurredAt: new Date(Date.now() - (n % 86_400) * 1000).toISOString(),
-          receivedAt: new Date().toISOString(),
-          attributes: {
-            url: `https://www.example.com/products/item-${n % 300}?utm_source=newsletter&utm_campaign=fall`,
-            title: "Product page",
-            referrer: "https://www.google.com/",
-            userAgent:
-              "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-            ip: "203.0.113.7",
-          },
-          schemaVersion: ACTIVITY_SCHEMA_VERSION,
-        };
-        activityJson(a);
-        return a;
-      }),
-    );
-  }
-  return out;
+  return benchActivityBatches(tenantId, total, BATCH);
 }
 
 async function putAll(store: HBaseStore, work: Activity[][], inFlight: number): Promise<number> {

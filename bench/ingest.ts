@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { benchActivityInput } from "./lib/fixtures";
 import { percentile, runLoad, type LoadResult } from "./lib/load";
 import { startProcess, stopProcess } from "./lib/processes";
 
@@ -14,24 +15,9 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 15);
 const HUB_PORT = 8871;
 const BARE_PORT = 8872;
 
-function activity(i: number): Record<string, unknown> {
-  return {
-    leadId: `lead-${i % 5000}`,
-    type: "visit_web_page",
-    occurredAt: new Date().toISOString(),
-    attributes: {
-      url: `https://www.example.com/products/item-${i % 300}?utm_source=newsletter&utm_campaign=fall`,
-      title: "Product page",
-      referrer: "https://www.google.com/",
-      userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-      ip: "203.0.113.7",
-    },
-  };
-}
-
 let seq = 0;
-const batchBody = (size: number) => () => JSON.stringify(Array.from({ length: size }, () => activity(seq++)));
-const singleBody = () => JSON.stringify(activity(seq++));
+const batchBody = (size: number) => () => JSON.stringify(Array.from({ length: size }, () => benchActivityInput(seq++)));
+const singleBody = () => JSON.stringify(benchActivityInput(seq++));
 
 function report(name: string, r: LoadResult, perRequest: number): { rate: number; p50: number; p99: number } {
   const rate = ((r.requests - r.errors) * perRequest) / r.seconds;

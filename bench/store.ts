@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { newActivityId } from "../core/activity/ids";
-import { ACTIVITY_SCHEMA_VERSION, leadKeyOf, type Activity } from "../core/activity/model";
+import { leadKeyOf, type Activity } from "../core/activity/model";
 import { activityJson } from "../core/activity/serialize";
+import { benchActivityBatches } from "./lib/fixtures";
 import { GroupCommit, openSqlite } from "../core/sqlite";
 import { EmbeddedStore } from "../plugins/store/embedded";
 
@@ -32,35 +32,7 @@ interface Target {
 }
 
 function batches(): Activity[][] {
-  const out: Activity[][] = [];
-  for (let b = 0; b * BATCH < total; b++) {
-    out.push(
-      Array.from({ length: BATCH }, (_, i) => {
-        const n = b * BATCH + i;
-        const a: Activity = {
-          id: newActivityId(),
-          tenantId: "bench",
-          leadId: `lead-${n % 5000}`,
-          type: n % 10 === 0 ? "email_opened" : "visit_web_page",
-          source: "web",
-          occurredAt: new Date(Date.now() - (n % 86_400) * 1000).toISOString(),
-          receivedAt: new Date().toISOString(),
-          attributes: {
-            url: `https://www.example.com/products/item-${n % 300}?utm_source=newsletter&utm_campaign=fall`,
-            title: "Product page",
-            referrer: "https://www.google.com/",
-            userAgent:
-              "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-            ip: "203.0.113.7",
-          },
-          schemaVersion: ACTIVITY_SCHEMA_VERSION,
-        };
-        activityJson(a);
-        return a;
-      }),
-    );
-  }
-  return out;
+  return benchActivityBatches("bench", total, BATCH);
 }
 
 /** The previous embedded store's write path, verbatim in effect. */
