@@ -104,13 +104,3 @@ export class ConfigError extends HubError {
     return [this.message, ...this.details.map((d) => `  - ${d.field}: ${d.message}`)].join("\n");
   }
 }
-
-/** Rebuilds a HubError from its JSON form (errors travel between nodes as plain data). */
-export function isHubErrorLike(value: unknown): value is { code: string; status: number; message: string } {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { code?: unknown }).code === "string" &&
-    typeof (value as { status?: unknown }).status === "number"
-  );
-}

@@ -41,11 +41,29 @@ async function ready(): Promise<void> {
 describe("kill -9 of the hub under load", () => {
   const tmp = tempDir("hub-crash-");
   let child: ChildProcess | undefined;
-  after(async () => {
+
+  async function killHub(): Promise<void> {
     if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, "exit");
       child.kill("SIGKILL");
-      await once(child, "exit");
+      await exited;
     }
+  }
+
+  /** Creates a tenant with the admin CLI, starts the hub on the shared data dir; returns request headers. */
+  async function startWithTenant(name: string): Promise<Record<string, string>> {
+    const created = JSON.parse(
+      execFileSync(process.execPath, ["--import", "tsx", "core/cli/hub.ts", "tenant", "create", name], {
+        env: { ...process.env, HUB_DATA_DIR: tmp.dir },
+      }).toString(),
+    ) as { apiKey: string };
+    child = startHub(tmp.dir);
+    await ready();
+    return { authorization: `Bearer ${created.apiKey}`, "content-type": "application/json" };
+  }
+
+  after(async () => {
+    await killHub();
     tmp.cleanup();
   });
 
@@ -53,14 +71,7 @@ describe("kill -9 of the hub under load", () => {
     "loses no acknowledged activity, and the consumer resumes without skipping or double counting",
     { timeout: 240_000 },
     async () => {
-      const created = JSON.parse(
-        execFileSync(process.execPath, ["--import", "tsx", "core/cli/hub.ts", "tenant", "create", "crash"], {
-          env: { ...process.env, HUB_DATA_DIR: tmp.dir },
-        }).toString(),
-      ) as { apiKey: string };
-      const headers = { authorization: `Bearer ${created.apiKey}`, "content-type": "application/json" };
-      child = startHub(tmp.dir);
-      await ready();
+      const headers = await startWithTenant("crash");
 
       const acked = new Set<string>();
       let stop = false;
@@ -85,8 +96,7 @@ describe("kill -9 of the hub under load", () => {
       };
       const senders = Array.from({ length: 6 }, (_, w) => sender(w));
       await eventually(() => (acked.size >= 3000 ? true : undefined), 60_000, "3,000 acknowledged activities");
-      child.kill("SIGKILL");
-      await once(child, "exit");
+      await killHub();
       stop = true;
       await Promise.all(senders);
       assert.ok(acked.size >= 3000);
@@ -152,19 +162,8 @@ describe("kill -9 of the hub under load", () => {
     "drains in-flight requests on SIGTERM: every answer is a 202 or a refusal, and every 202 is kept",
     { timeout: 240_000 },
     async () => {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, "exit");
-        child.kill("SIGKILL");
-        await exited;
-      }
-      const created = JSON.parse(
-        execFileSync(process.execPath, ["--import", "tsx", "core/cli/hub.ts", "tenant", "create", "drain"], {
-          env: { ...process.env, HUB_DATA_DIR: tmp.dir },
-        }).toString(),
-      ) as { apiKey: string };
-      const headers = { authorization: `Bearer ${created.apiKey}`, "content-type": "application/json" };
-      child = startHub(tmp.dir);
-      await ready();
+      await killHub();
+      const headers = await startWithTenant("drain");
       const acked: string[] = [];
       const statuses = new Map<number, number>();
       let stop = false;
@@ -190,8 +189,9 @@ describe("kill -9 of the hub under load", () => {
       };
       const senders = Array.from({ length: 4 }, (_, w) => sender(w));
       await eventually(() => (acked.length >= 2000 ? true : undefined), 60_000, "2,000 acknowledged activities");
-      const exited = once(child, "exit");
-      child.kill("SIGTERM");
+      const hub = child!;
+      const exited = once(hub, "exit");
+      hub.kill("SIGTERM");
       const [code] = (await exited) as [number | null];
       stop = true;
       await Promise.all(senders);
