@@ -241,6 +241,7 @@ export class CampaignEngine {
         effectKey,
         leads: this.state,
         logger: this.logger,
+        commit: async () => undefined,
       };
       let outcome: StepOutcome;
       try {
@@ -249,9 +250,11 @@ export class CampaignEngine {
           const options = parsed.options;
           const result = await this.effects.once(
             effectKey,
-            async () => ((await type.execute(options, ctx)) ?? {}) as JsonValue,
-            { inDoubt: type.inDoubt ?? "repeat" },
+            async (commit) => ((await type.execute(options, { ...ctx, commit })) ?? {}) as JsonValue,
+            { inDoubt: type.inDoubt ?? "repeat", commitPoint: type.commitPoint === true },
           );
+          if (!result.performed && result.reason === "in_doubt")
+            this.logger.warn({ runId: run.id, step: i, effectKey }, "campaign step in doubt after a crash; skipped");
           outcome = result.performed
             ? (result.value as StepOutcome)
             : { status: "skipped", detail: { reason: result.reason === "done" ? "already performed" : result.reason } };

@@ -1,10 +1,12 @@
 import { createHash, createHmac } from "node:crypto";
+import { PassThrough } from "node:stream";
 import type { LoggerInstance } from "moleculer";
 import type { Transporter } from "nodemailer";
+import MailComposer from "nodemailer/lib/mail-composer";
 import { z } from "zod";
 import type { Activity, JsonValue } from "../../core/activity/model";
 import { ValidationError, type FieldError } from "../../core/errors";
-import type { InDoubtPolicy } from "../../sdk/effects";
+import { EffectNotPerformed, type InDoubtPolicy } from "../../sdk/effects";
 import { pathValue, type LeadView } from "./rules";
 
 /** Changes to lead state that internal steps make; each applies once per effect key. */
@@ -24,6 +26,12 @@ export interface StepContext {
   effectKey: string;
   leads: LeadStateWriter;
   logger: LoggerInstance;
+  /**
+   * For external steps, the effect ledger's commit point: await it right before the irrevocable
+   * instant (the last byte that makes the receiver act); it resolves once that is durable. Throw
+   * `EffectNotPerformed` when the receiver then refused. A no-op for internal steps.
+   */
+  commit: () => Promise<void>;
 }
 
 /** What a step reports for the execution log. */
@@ -44,6 +52,8 @@ export interface CampaignStepType<S extends z.ZodTypeAny = z.ZodTypeAny> {
   external: boolean;
   /** For external steps: what to do if a crash left it in doubt (default `repeat`). */
   inDoubt?: InDoubtPolicy;
+  /** For external steps: `execute` calls `ctx.commit()` right before its irrevocable instant. */
+  commitPoint?: boolean;
   execute(options: z.infer<S>, ctx: StepContext): Promise<StepOutcome | void>;
 }
 
@@ -128,6 +138,9 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
   const email = defineStepType({
     type: "send_email",
     external: true,
+    commitPoint: true,
+    // Past the commit point only the final dot's round trip is in doubt: never send twice.
+    inDoubt: "skip",
     options: z
       .object({
         type: z.literal("send_email"),
@@ -144,7 +157,7 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
       const to = renderTemplate(o.to, ctx).trim();
       if (!/^[^\s@<>]+@[^\s@<>]+$/.test(to)) return { status: "skipped", detail: { reason: "no valid recipient" } };
       const messageId = `<${createHash("sha256").update(ctx.effectKey).digest("hex").slice(0, 40)}@activity-hub>`;
-      const info = (await deps.mailer().sendMail({
+      const mime = new MailComposer({
         from: o.from ?? deps.from,
         to,
         subject: renderTemplate(o.subject, ctx),
@@ -152,14 +165,20 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
         ...(o.html !== undefined ? { html: renderTemplate(o.html, ctx, escapeHtml) } : {}),
         messageId,
         headers: { "X-Hub-Effect-Key": ctx.effectKey },
-      })) as { messageId?: string };
-      return { detail: { to, messageId: info.messageId ?? messageId } };
+      }).compile();
+      const from = mime.getEnvelope().from;
+      if (from === false) throw new Error("send_email: no valid sender address");
+      await sendAtCommitPoint(deps.mailer(), { from, to: [to] }, await mime.build(), ctx.commit);
+      return { detail: { to, messageId } };
     },
   });
 
   const webhook = defineStepType({
     type: "webhook",
     external: true,
+    commitPoint: true,
+    // Receivers de-duplicate by Idempotency-Key: a webhook left in doubt is sent again.
+    inDoubt: "repeat",
     options: z
       .object({
         type: z.literal("webhook"),
@@ -183,19 +202,18 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
       });
       const timestamp = Math.floor(Date.now() / 1000);
       const signature = createHmac("sha256", o.secret).update(`${timestamp}.${body}`).digest("hex");
-      const response = await fetch(o.url, {
-        method: "POST",
-        headers: {
+      const status = await postAtCommitPoint(
+        o.url,
+        {
           "content-type": "application/json",
           "x-hub-signature": `t=${timestamp},v1=${signature}`,
           "idempotency-key": ctx.effectKey,
         },
-        body,
-        signal: AbortSignal.timeout(o.timeoutMs),
-      });
-      await response.arrayBuffer();
-      if (response.status >= 300) throw new Error(`webhook answered ${response.status}`);
-      return { detail: { status: response.status } };
+        Buffer.from(body),
+        o.timeoutMs,
+        ctx.commit,
+      );
+      return { detail: { status } };
     },
   });
 
@@ -221,6 +239,186 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
     });
 
   return [email, webhook, changeScore, list("add_to_list", true), list("remove_from_list", false)];
+}
+
+/** Raw message streams waiting for their SMTP data phase, and the transporters that report it. */
+const dataPhaseWaiters = new WeakMap<object, () => void>();
+const reportingTransporters = new WeakSet<Transporter>();
+
+/**
+ * Reports when the SMTP connection starts streaming a message (after the server's 354 reply to
+ * DATA): the pool connection pipes the message's output stream only then, so its `resume` is the
+ * signal. (A DKIM signer reads the whole message earlier; the report then comes earlier too.)
+ */
+function reportDataPhase(mailer: Transporter): void {
+  if (reportingTransporters.has(mailer)) return;
+  reportingTransporters.add(mailer);
+  mailer.use("stream", (mail, done) => {
+    const raw = mail.data.raw;
+    const waiter = typeof raw === "object" && raw !== null ? dataPhaseWaiters.get(raw) : undefined;
+    if (waiter) {
+      mail.message.processFunc((output) => {
+        output.once("resume", waiter);
+        return output;
+      });
+    }
+    done();
+  });
+}
+
+/**
+ * Sends a composed message through the pooled transporter with the final dot held back: the whole
+ * message is handed over as a raw stream whose end is only pushed after `commit()` is durable.
+ * Nodemailer writes the terminating `\r\n.\r\n` only once that stream ends, and an SMTP server
+ * discards a message whose DATA never terminated; so a crash before the commit point delivers
+ * nothing. Commits once the server took the envelope and the body is streaming (not while the
+ * message waits in the pool queue or for the 354). Refusals (a 4xx/5xx reply, or a failure
+ * before the dot was released) throw `EffectNotPerformed`; other failures after it are in doubt.
+ */
+export async function sendAtCommitPoint(
+  mailer: Transporter,
+  envelope: { from: string; to: string[] },
+  message: Buffer,
+  commit: () => Promise<void>,
+): Promise<void> {
+  const raw = new PassThrough();
+  raw.write(message);
+  const streaming = new Promise<void>((resolve) => dataPhaseWaiters.set(raw, resolve));
+  reportDataPhase(mailer);
+  let failed = false;
+  const sending = mailer.sendMail({ envelope, raw }).catch((error: unknown) => {
+    failed = true;
+    throw error;
+  });
+  sending.catch(() => undefined); // awaited below; settles early only on failure
+  const refused = (error: unknown): unknown => {
+    const code = Number((error as { responseCode?: unknown }).responseCode);
+    return code >= 400
+      ? new EffectNotPerformed(`SMTP refused the message: ${String((error as Error).message)}`, { cause: error })
+      : error;
+  };
+  try {
+    await Promise.race([streaming, sending]);
+  } catch (error) {
+    throw refused(error);
+  }
+  try {
+    await commit();
+  } catch (error) {
+    raw.destroy(error instanceof Error ? error : new Error(String(error)));
+    await sending.catch(() => undefined);
+    throw error;
+  }
+  if (failed) {
+    // The send failed while the dot was still held: the server never got the whole message.
+    const error = await sending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    throw new EffectNotPerformed(`SMTP send failed before the final dot: ${String(error)}`, { cause: error });
+  }
+  raw.end(); // releases the terminating dot: the irrevocable instant
+  try {
+    await sending;
+  } catch (error) {
+    throw refused(error);
+  }
+}
+
+/**
+ * POSTs `body` with its last byte held back until `commit()` is durable: an HTTP receiver only acts
+ * on a request once its body is complete. Commits once the request is on its way (the connection
+ * took all but the last byte). Any status received means the receiver answered: 2xx resolves with
+ * it, others throw `EffectNotPerformed`; a failure before the last byte was released does too.
+ * Failures after it (timeout, reset) are left in doubt.
+ */
+export async function postAtCommitPoint(
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  timeoutMs: number,
+  commit: () => Promise<void>,
+): Promise<number> {
+  let started!: () => void;
+  const reading = new Promise<void>((resolve) => (started = resolve));
+  let release!: (go: boolean) => void;
+  const released = new Promise<boolean>((resolve) => (release = resolve));
+  let pulls = 0;
+  let lastByteSent = false;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        pulls++;
+        if (pulls === 1 && body.length > 1) {
+          controller.enqueue(body.subarray(0, body.length - 1));
+          return;
+        }
+        started(); // the connection took everything but the last byte
+        if (!(await released)) return controller.error(new Error("commit point not reached"));
+        lastByteSent = true;
+        if (body.length > 0) controller.enqueue(body.subarray(body.length - 1));
+        controller.close();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  let failed = false;
+  const responding = fetch(url, {
+    method: "POST",
+    headers: { ...headers, "content-length": String(body.length) },
+    body: stream,
+    duplex: "half",
+    // A redirect is an answer: the receiver did not take the request (a streamed body cannot be resent).
+    redirect: "manual",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).catch((error: unknown) => {
+    failed = true;
+    throw error;
+  });
+  responding.catch(() => undefined); // awaited below; settles early only on failure or an early answer
+  const answered = (status: number): number => {
+    if (status >= 200 && status < 300) return status;
+    throw new EffectNotPerformed(`webhook answered ${status}`);
+  };
+  let early: Response | undefined;
+  try {
+    early = await Promise.race([reading.then(() => undefined), responding]);
+  } catch (error) {
+    release(false);
+    throw error;
+  }
+  if (early) {
+    // Answered before the whole body arrived (e.g. 401 without reading it).
+    release(false);
+    await early.arrayBuffer().catch(() => undefined);
+    return answered(early.status);
+  }
+  try {
+    await commit();
+  } catch (error) {
+    release(false);
+    await responding.catch(() => undefined);
+    throw error;
+  }
+  if (failed) {
+    // The request failed while the last byte was still held: the receiver never got the whole body.
+    const error = await responding.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    throw new EffectNotPerformed(`webhook failed before the last byte: ${String(error)}`, { cause: error });
+  }
+  release(true);
+  let response: Response;
+  try {
+    response = await responding;
+  } catch (error) {
+    if (!lastByteSent)
+      throw new EffectNotPerformed(`webhook failed before the last byte: ${String(error)}`, { cause: error });
+    throw error;
+  }
+  await response.arrayBuffer().catch(() => undefined);
+  return answered(response.status);
 }
 
 /** Verifies an `X-Hub-Signature` header (for webhook receivers and tests). */

@@ -8,8 +8,13 @@ export interface ReceivedMail {
   raw: string;
 }
 
-/** An in-process SMTP server on 127.0.0.1 that keeps every message. */
-export async function startSmtpSink(): Promise<{ port: number; mails: ReceivedMail[]; stop(): Promise<void> }> {
+/**
+ * An in-process SMTP server on 127.0.0.1 that keeps every message it accepts; `refuse()` true
+ * answers the end of DATA with 552 instead (the message is not kept).
+ */
+export async function startSmtpSink(
+  options: { refuse?: () => boolean } = {},
+): Promise<{ port: number; mails: ReceivedMail[]; stop(): Promise<void> }> {
   const mails: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -19,6 +24,7 @@ export async function startSmtpSink(): Promise<{ port: number; mails: ReceivedMa
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => {
+        if (options.refuse?.()) return callback(Object.assign(new Error("mailbox full"), { responseCode: 552 }));
         const raw = Buffer.concat(chunks).toString("utf8");
         const messageId = /^Message-ID:\s*(\S+)/im.exec(raw)?.[1] ?? "";
         mails.push({ to: session.envelope.rcptTo.map((r) => r.address), messageId, raw });
