@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { JsonValue } from "../core/activity/model";
-import { GroupCommit, openSqlite, type SqliteDatabase } from "../core/sqlite";
+import { GroupCommit, openSqlite, WalSync, type SqliteDatabase } from "../core/sqlite";
 
 /**
  * What to do with an effect left in doubt: a previous attempt claimed it (`skip` without a commit
@@ -18,8 +18,10 @@ export type EffectResult<T> =
   | { performed: false; reason: "in_doubt" | "in_progress"; value: undefined };
 
 /**
- * Durably marks the effect as past its commit point; call it right before the irrevocable
- * instant (the last byte that makes the receiver act). Resolves once the mark is fsync'd.
+ * Marks the effect as past its commit point; call it right before the irrevocable instant (the
+ * last byte that makes the receiver act). The mark is written to the WAL synchronously, so it
+ * survives a process crash at once; it is fsync'd together with the effect's outcome. After a
+ * power loss that took the mark before that fsync, the effect counts as not performed.
  */
 export type CommitPoint = () => Promise<void>;
 
@@ -66,6 +68,8 @@ interface Write {
 export class EffectLedger {
   private readonly db: SqliteDatabase;
   private readonly writes: GroupCommit<Write>;
+  private readonly walSync: WalSync;
+  private readonly markCommitting: (key: string) => void;
   private readonly incarnation = randomUUID();
   private readonly inFlight = new Map<string, Promise<unknown>>();
   private readonly read: (key: string) => { status: Status; incarnation: string; result: string | null } | undefined;
@@ -89,10 +93,17 @@ export class EffectLedger {
        ON CONFLICT (consumer, key) DO UPDATE SET status = excluded.status, incarnation = excluded.incarnation,
          result = excluded.result, updated_at = excluded.updated_at`,
     );
-    this.writes = new GroupCommit<Write>(this.db, (items) => {
-      const now = Date.now();
-      for (const w of items) upsert.run(this.consumer, w.key, w.status, this.incarnation, w.result, now);
-    });
+    this.walSync = new WalSync(this.db);
+    this.writes = new GroupCommit<Write>(
+      this.db,
+      (items) => {
+        const now = Date.now();
+        for (const w of items) upsert.run(this.consumer, w.key, w.status, this.incarnation, w.result, now);
+      },
+      20_000,
+      this.walSync,
+    );
+    this.markCommitting = (key) => upsert.run(this.consumer, key, "committing", this.incarnation, null, Date.now());
   }
 
   /**
@@ -143,7 +154,14 @@ export class EffectLedger {
     let settled = false;
     const commit: CommitPoint = () => {
       if (settled) return Promise.reject(new Error(`commit() of effect '${key}' called after it settled`));
-      return (marked ??= this.writes.add([{ key, status: "committing", result: null }]));
+      // The mark is a synchronous WAL write: a process crash from here on finds it (the OS holds
+      // the page), so the final bytes can leave at once instead of after an fsync; the fsync of
+      // the outcome below makes it durable against power loss too.
+      if (marked === undefined) {
+        this.markCommitting(key);
+        marked = Promise.resolve();
+      }
+      return marked;
     };
     let value: T;
     try {
@@ -175,7 +193,8 @@ export class EffectLedger {
   }
 
   close(): void {
-    this.writes.flush();
+    this.writes.flushSync();
+    this.walSync.close();
     this.db.close();
   }
 }

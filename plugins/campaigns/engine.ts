@@ -57,7 +57,7 @@ export class CampaignEngine {
   }
 
   async handle(batch: Activity[], attempt: number): Promise<Outcome[]> {
-    this.state.applyActivities(batch);
+    await this.state.applyActivities(batch);
     const candidates: Array<{ activity: Activity; compiled: CompiledCampaign; runId: string }> = [];
     for (const activity of batch) {
       if (activity.leadId === undefined) continue;
@@ -106,7 +106,7 @@ export class CampaignEngine {
       });
       toExecute.add(runId);
     });
-    this.state.startRuns(fresh);
+    await this.state.startRuns(fresh);
 
     const runs = [...toExecute]
       .map((id) => this.state.run(id))

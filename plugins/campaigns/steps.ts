@@ -11,8 +11,8 @@ import { pathValue, type LeadView } from "./rules";
 
 /** Changes to lead state that internal steps make; each applies once per effect key. */
 export interface LeadStateWriter {
-  changeScore(tenantId: string, leadId: string, delta: number, effectKey: string): void;
-  setListMember(tenantId: string, listId: string, leadId: string, member: boolean, effectKey: string): void;
+  changeScore(tenantId: string, leadId: string, delta: number, effectKey: string): Promise<void>;
+  setListMember(tenantId: string, listId: string, leadId: string, member: boolean, effectKey: string): Promise<void>;
 }
 
 export interface StepContext {
@@ -222,7 +222,7 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
     external: false,
     options: z.object({ type: z.literal("change_score"), delta: z.number().min(-1e6).max(1e6) }).strict(),
     async execute(o, ctx) {
-      ctx.leads.changeScore(ctx.tenantId, ctx.lead.leadId, o.delta, ctx.effectKey);
+      await ctx.leads.changeScore(ctx.tenantId, ctx.lead.leadId, o.delta, ctx.effectKey);
       return { detail: { delta: o.delta } };
     },
   });
@@ -233,7 +233,7 @@ export function builtInStepTypes(deps: { mailer: () => Transporter; from: string
       external: false,
       options: z.object({ type: z.literal(type), listId: z.string().min(1).max(200) }).strict(),
       async execute(o, ctx) {
-        ctx.leads.setListMember(ctx.tenantId, o.listId, ctx.lead.leadId, member, ctx.effectKey);
+        await ctx.leads.setListMember(ctx.tenantId, o.listId, ctx.lead.leadId, member, ctx.effectKey);
         return { detail: { listId: o.listId } };
       },
     });

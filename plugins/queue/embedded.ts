@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { HealthStatus } from "../../core/health";
 import type { Statement } from "better-sqlite3";
-import { GroupCommit, openSqlite, type SqliteDatabase } from "../../core/sqlite";
+import { GroupCommit, openSqlite, WalSync, type SqliteDatabase } from "../../core/sqlite";
 import type {
   ActivityQueue,
   PartitionLag,
@@ -41,6 +41,8 @@ interface PendingBatch {
   partition: number;
   records: QueueRecord[];
   ts: number;
+  /** The offset after this batch, assigned when it is written. */
+  end?: number;
 }
 
 function split(joined: string, lengths: string): string[] {
@@ -68,7 +70,11 @@ export class EmbeddedQueue implements ActivityQueue {
   private db?: SqliteDatabase;
   private offsetsDb?: SqliteDatabase;
   private commit?: GroupCommit<PendingBatch>;
+  private walSync?: WalSync;
+  /** Next offset to assign, per topic and partition (includes commits whose fsync is under way). */
   private readonly nextOffset = new Map<string, number>();
+  /** End of what is durable, per topic and partition: consumers never read past it. */
+  private readonly durableEnd = new Map<string, number>();
   private readonly wakeups = new EventEmitter();
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
@@ -115,26 +121,34 @@ export class EmbeddedQueue implements ActivityQueue {
       `INSERT INTO batches (topic, partition, base_offset, last_offset, ts, keys, key_lengths, vals, value_lengths, headers)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.commit = new GroupCommit<PendingBatch>(db, (batches) => {
-      for (const batch of batches) {
-        const slot = `${batch.topic}\u0000${batch.partition}`;
-        const base = this.nextOffset.get(slot) ?? 0;
-        const records = batch.records;
-        insert.run(
-          batch.topic,
-          batch.partition,
-          base,
-          base + records.length - 1,
-          batch.ts,
-          records.map((r) => r.key).join(""),
-          records.map((r) => r.key.length).join(","),
-          records.map((r) => r.value).join(""),
-          records.map((r) => r.value.length).join(","),
-          records.some((r) => r.headers !== undefined) ? JSON.stringify(records.map((r) => r.headers ?? null)) : null,
-        );
-        this.nextOffset.set(slot, base + records.length);
-      }
-    });
+    // Publishes fsync the WAL on the thread pool, not on the event loop (see WalSync).
+    this.walSync = new WalSync(db);
+    this.commit = new GroupCommit<PendingBatch>(
+      db,
+      (batches) => {
+        for (const batch of batches) {
+          const slot = `${batch.topic}\u0000${batch.partition}`;
+          const base = this.nextOffset.get(slot) ?? 0;
+          const records = batch.records;
+          insert.run(
+            batch.topic,
+            batch.partition,
+            base,
+            base + records.length - 1,
+            batch.ts,
+            records.map((r) => r.key).join(""),
+            records.map((r) => r.key.length).join(","),
+            records.map((r) => r.value).join(""),
+            records.map((r) => r.value.length).join(","),
+            records.some((r) => r.headers !== undefined) ? JSON.stringify(records.map((r) => r.headers ?? null)) : null,
+          );
+          this.nextOffset.set(slot, base + records.length);
+          batch.end = base + records.length;
+        }
+      },
+      20_000,
+      this.walSync,
+    );
     const retention = this.options.retentionMs ?? 7 * 24 * 3600 * 1000;
     this.retentionTimer = setInterval(() => this.applyRetention(retention), 60_000);
     this.retentionTimer.unref();
@@ -143,7 +157,8 @@ export class EmbeddedQueue implements ActivityQueue {
   async stop(): Promise<void> {
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (this.retentionTimer) clearInterval(this.retentionTimer);
-    this.commit?.flush();
+    this.commit?.flushSync();
+    this.walSync?.close();
     this.offsetsDb?.close();
     this.db?.close();
     this.db = undefined;
@@ -160,14 +175,24 @@ export class EmbeddedQueue implements ActivityQueue {
       if (list) list.push(record);
       else byPartition.set(partition, [record]);
     }
+    const pending: PendingBatch[] = [...byPartition].map(([partition, list]) => ({
+      topic,
+      partition,
+      records: list,
+      ts,
+    }));
     try {
-      await commit.add([...byPartition].map(([partition, list]) => ({ topic, partition, records: list, ts })));
+      await commit.add(pending);
     } catch (error) {
       // A failed group commit rolled back rows whose offsets were already counted.
       this.reloadOffsets();
       throw error;
     }
-    for (const partition of byPartition.keys()) this.wakeups.emit(`${topic}\u0000${partition}`);
+    for (const batch of pending) {
+      const slot = `${topic}\u0000${batch.partition}`;
+      if (batch.end! > (this.durableEnd.get(slot) ?? 0)) this.durableEnd.set(slot, batch.end!);
+      this.wakeups.emit(slot);
+    }
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -234,14 +259,17 @@ export class EmbeddedQueue implements ActivityQueue {
            (SELECT base_offset FROM batches WHERE topic = @topic AND partition = @partition AND base_offset <= @from
             ORDER BY base_offset DESC LIMIT 1), 0)
          ORDER BY base_offset LIMIT @limit`,
-    ).all({ topic, partition, from, limit }) as BatchRow[];
+    ).iterate({ topic, partition, from, limit }) as IterableIterator<BatchRow>;
     const out: QueueMessage[] = [];
+    const end = this.endOffset(topic, partition);
+    // Rows hold whole published batches: stop fetching (and decoding) rows once `limit` is reached.
     for (const row of rows) {
       const keys = split(row.keys, row.key_lengths);
       const values = split(row.vals, row.value_lengths);
       const headers =
         row.headers === null ? undefined : (JSON.parse(row.headers) as Array<Record<string, string> | null>);
-      for (let i = Math.max(0, from - row.base_offset); i < keys.length && out.length < limit; i++) {
+      const count = Math.min(keys.length, end - row.base_offset);
+      for (let i = Math.max(0, from - row.base_offset); i < count && out.length < limit; i++) {
         const h = headers?.[i];
         out.push({
           topic,
@@ -260,7 +288,7 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** @internal */
   endOffset(topic: string, partition: number): number {
-    return this.nextOffset.get(`${topic}\u0000${partition}`) ?? 0;
+    return this.durableEnd.get(`${topic}\u0000${partition}`) ?? 0;
   }
 
   /** @internal */
@@ -279,7 +307,11 @@ export class EmbeddedQueue implements ActivityQueue {
       partition: number;
       last: number;
     }>;
-    for (const row of rows) this.nextOffset.set(`${row.topic}\u0000${row.partition}`, row.last + 1);
+    this.durableEnd.clear();
+    for (const row of rows) {
+      this.nextOffset.set(`${row.topic}\u0000${row.partition}`, row.last + 1);
+      this.durableEnd.set(`${row.topic}\u0000${row.partition}`, row.last + 1);
+    }
   }
 
   private applyRetention(retentionMs: number): void {
