@@ -1,22 +1,89 @@
 import Database from "better-sqlite3";
 import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
+import { Worker } from "node:worker_threads";
 
 export type SqliteDatabase = Database.Database;
 
 /**
  * Opens a SQLite database tuned for durable, group-committed writes: WAL journal, and
- * `synchronous=FULL` so a committed transaction has been fsynced to the WAL before we answer.
+ * `synchronous=FULL` so a committed transaction has been fsynced to the WAL before we answer
+ * (see `WalSync` for fsyncing off the event loop instead). Checkpoints (copying the WAL into the
+ * database file, with its fsyncs) run on a background thread, not in the committing call.
  */
-export function openSqlite(path: string): SqliteDatabase {
+export function openSqlite(path: string, options: { pageSize?: number } = {}): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  // Takes effect only when the file is created (before WAL mode is set).
+  if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");
   db.pragma("cache_size = -65536");
-  db.pragma("wal_autocheckpoint = 4000");
+  if (path === ":memory:") return db;
+  // The background checkpointer keeps the WAL short; this is the safety net if it falls behind.
+  db.pragma("wal_autocheckpoint = 20000");
+  const file = db.name;
+  checkpointer().add(file);
+  const close = db.close.bind(db);
+  db.close = () => {
+    checkpointer().remove(file);
+    return close();
+  };
   return db;
+}
+
+const CHECKPOINTER_SOURCE = String.raw`"use strict";
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.sqlite);
+const open = new Map();
+parentPort.on("message", (m) => {
+  if (m.type === "add" && !open.has(m.path)) {
+    try {
+      const db = new Database(m.path, { fileMustExist: true });
+      db.pragma("busy_timeout = 1000");
+      open.set(m.path, { db, users: 1 });
+    } catch {}
+  } else if (m.type === "add") open.get(m.path).users++;
+  else if (m.type === "remove" && open.has(m.path)) {
+    const entry = open.get(m.path);
+    if (--entry.users === 0) {
+      open.delete(m.path);
+      try { entry.db.close(); } catch {}
+    }
+  }
+});
+setInterval(() => {
+  for (const { db } of open.values()) {
+    try { db.pragma("wal_checkpoint(PASSIVE)"); } catch {}
+  }
+}, workerData.intervalMs);
+`;
+
+let background: { add(path: string): void; remove(path: string): void } | undefined;
+
+/**
+ * One worker thread per process that runs `wal_checkpoint(PASSIVE)` on every open database twice
+ * a second: writers never wait for readers nor do a checkpoint's page copies and fsyncs on the
+ * event loop, and the WAL stays a few MB.
+ */
+function checkpointer(): { add(path: string): void; remove(path: string): void } {
+  if (background) return background;
+  const worker = new Worker(CHECKPOINTER_SOURCE, {
+    eval: true,
+    workerData: { sqlite: require.resolve("better-sqlite3"), intervalMs: 500 },
+    execArgv: [],
+  });
+  worker.unref();
+  worker.on("error", () => {
+    // A lost checkpointer only means writers checkpoint themselves (wal_autocheckpoint).
+    background = undefined;
+  });
+  background = {
+    add: (path) => worker.postMessage({ type: "add", path }),
+    remove: (path) => worker.postMessage({ type: "remove", path }),
+  };
+  return background;
 }
 
 /**

@@ -45,6 +45,17 @@ interface PendingBatch {
   end?: number;
 }
 
+/** Recently published batches of one partition, contiguous up to its durable end. */
+interface Tail {
+  entries: Array<{ base: number; records: QueueRecord[]; ts: number; bytes: number }>;
+  /** Offset after the last entry. */
+  end: number;
+  bytes: number;
+}
+
+/** Bytes of record values kept in memory per partition for consumers reading at the head. */
+const TAIL_BYTES = 4 * 1024 * 1024;
+
 function split(joined: string, lengths: string): string[] {
   const out: string[] = [];
   let at = 0;
@@ -75,6 +86,11 @@ export class EmbeddedQueue implements ActivityQueue {
   private readonly nextOffset = new Map<string, number>();
   /** End of what is durable, per topic and partition: consumers never read past it. */
   private readonly durableEnd = new Map<string, number>();
+  /**
+   * The durable head of each partition, in memory: consumers keeping up (the usual case) read
+   * what was just published from here, not back from SQLite.
+   */
+  private readonly tails = new Map<string, Tail>();
   private readonly wakeups = new EventEmitter();
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
@@ -90,7 +106,9 @@ export class EmbeddedQueue implements ActivityQueue {
   async start(): Promise<void> {
     if (this.db) return;
     const path = join(this.options.dataDir, "queue.db");
-    const db = openSqlite(path);
+    // Rows are whole record batches (tens to hundreds of KB): large pages mean fewer WAL frames
+    // and overflow pages per publish.
+    const db = openSqlite(path, { pageSize: 32_768 });
     db.exec(`
       CREATE TABLE IF NOT EXISTS batches (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
@@ -190,6 +208,7 @@ export class EmbeddedQueue implements ActivityQueue {
     }
     for (const batch of pending) {
       const slot = `${topic}\u0000${batch.partition}`;
+      this.remember(slot, batch);
       if (batch.end! > (this.durableEnd.get(slot) ?? 0)) this.durableEnd.set(slot, batch.end!);
       this.wakeups.emit(slot);
     }
@@ -250,8 +269,61 @@ export class EmbeddedQueue implements ActivityQueue {
     ).run(group, topic, partition, next);
   }
 
+  /** Appends a durable batch to its partition's tail; a gap (after a failed commit) restarts the tail. */
+  private remember(slot: string, batch: PendingBatch): void {
+    const base = batch.end! - batch.records.length;
+    let tail = this.tails.get(slot);
+    if (!tail || tail.end !== base) {
+      tail = { entries: [], end: base, bytes: 0 };
+      this.tails.set(slot, tail);
+    }
+    let bytes = 0;
+    for (const r of batch.records) bytes += r.value.length;
+    tail.entries.push({ base, records: batch.records, ts: batch.ts, bytes });
+    tail.end = batch.end!;
+    tail.bytes += bytes;
+    while (tail.bytes > TAIL_BYTES && tail.entries.length > 1) tail.bytes -= tail.entries.shift()!.bytes;
+  }
+
+  /** Reads from the in-memory tail, or undefined when `from` is older than what it holds. */
+  private readTail(topic: string, partition: number, from: number, limit: number): QueueMessage[] | undefined {
+    const tail = this.tails.get(`${topic}\u0000${partition}`);
+    const entries = tail?.entries;
+    if (!entries || entries.length === 0 || from < entries[0]!.base) return undefined;
+    const end = Math.min(tail!.end, this.endOffset(topic, partition));
+    // Binary search for the entry holding `from`.
+    let lo = 0;
+    let hi = entries.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (entries[mid]!.base <= from) lo = mid;
+      else hi = mid - 1;
+    }
+    const out: QueueMessage[] = [];
+    for (let e = lo; e < entries.length && out.length < limit; e++) {
+      const entry = entries[e]!;
+      for (let i = Math.max(0, from - entry.base); i < entry.records.length && out.length < limit; i++) {
+        const offset = entry.base + i;
+        if (offset >= end) return out;
+        const r = entry.records[i]!;
+        out.push({
+          topic,
+          partition,
+          offset: String(offset),
+          key: r.key,
+          value: r.value,
+          ...(r.headers ? { headers: r.headers } : {}),
+          timestamp: entry.ts,
+        });
+      }
+    }
+    return out;
+  }
+
   /** @internal Reads up to `limit` messages of a partition from offset `from` on. */
   read(topic: string, partition: number, from: number, limit: number): QueueMessage[] {
+    const cached = this.readTail(topic, partition, from, limit);
+    if (cached) return cached;
     const rows = this.statement(
       "db",
       `SELECT base_offset, ts, keys, key_lengths, vals, value_lengths, headers FROM batches
@@ -300,6 +372,7 @@ export class EmbeddedQueue implements ActivityQueue {
 
   private reloadOffsets(): void {
     this.nextOffset.clear();
+    this.tails.clear();
     const rows = this.db!.prepare(
       "SELECT topic, partition, MAX(last_offset) AS last FROM batches GROUP BY topic, partition",
     ).all() as Array<{
