@@ -1,6 +1,7 @@
 import type { LoggerInstance, ServiceActionsSchema, ServiceSchema } from "moleculer";
 import { z } from "zod";
 import { partitionKeyOf, type Activity, type ActivitySource } from "../core/activity/model";
+import { activityOf } from "../core/activity/serialize";
 import type { Role } from "../core/config/schema";
 import { UnavailableError } from "../core/errors";
 import { definePlugin, type HubPlugin, type HubServices } from "../core/plugins/contract";
@@ -276,7 +277,7 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
         for (const message of messages) {
           let activity: Activity;
           try {
-            activity = JSON.parse(message.value) as Activity;
+            activity = activityOf(message);
           } catch {
             deadLetters.push({
               key: message.key,

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { newActivityId } from "../core/activity/ids";
-import { ACTIVITY_SCHEMA_VERSION, partitionKeyOf, type Activity } from "../core/activity/model";
+import { ACTIVITY_SCHEMA_VERSION, type Activity } from "../core/activity/model";
+import { activityRecord } from "../core/activity/serialize";
 import type { HubConfigOverrides } from "../core/config/load";
 import type { HubPlugin } from "../core/plugins/contract";
 import { createHub, type Hub } from "../core/runtime";
@@ -120,11 +121,9 @@ export async function startConsumerHarness(
         if (deliverOptions.store !== false) await store.put(activities);
         await queue.publish(
           hub.config.topics.activities,
-          activities.map((a) => ({
-            key: partitionKeyOf(a),
-            value: JSON.stringify(a),
-            headers: { tenant: a.tenantId, type: a.type },
-          })),
+          // As in the hub: consumers get the intake's frozen objects, so a handler that mutates
+          // an activity fails here too.
+          activities.map(activityRecord),
         );
         await settled(deliverOptions.timeoutMs ?? 10_000);
         return reports;

@@ -16,11 +16,34 @@ export function activityJson(activity: Activity): string {
   return json;
 }
 
-/** The queue record of an activity: keyed by tenant and lead (order per lead), with routing headers. */
-export function activityRecord(activity: Activity): { key: string; value: string; headers: Record<string, string> } {
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * The queue record of an activity: keyed by tenant and lead (order per lead), with routing
+ * headers. The activity rides along (frozen) for consumers in the same process.
+ */
+export function activityRecord(activity: Activity): {
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+  decoded: Activity;
+} {
+  const value = activityJson(activity);
   return {
     key: partitionKeyOf(activity),
-    value: activityJson(activity),
+    value,
     headers: { tenant: activity.tenantId, type: activity.type, schema: String(activity.schemaVersion) },
+    decoded: deepFreeze(activity),
   };
+}
+
+/** The activity of a queue message: the publisher's object when the queue passed it, else parsed. */
+export function activityOf(message: { value: string; decoded?: unknown }): Activity {
+  return (message.decoded as Activity | undefined) ?? (JSON.parse(message.value) as Activity);
 }

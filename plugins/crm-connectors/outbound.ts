@@ -1,5 +1,5 @@
 import type { FieldValue, OutboundItem, RunRecord } from "../../connectors";
-import type { Activity } from "../../core/activity/model";
+import { activityOf } from "../../core/activity/serialize";
 import type { QueueMessage } from "../queue/contract";
 import type { ScoreDelta } from "./score-ledger";
 
@@ -37,7 +37,7 @@ export function toOutboundBatch(messages: readonly QueueMessage[], tenantId: str
   const scoreDeltas: ScoreDelta[] = [];
   for (const message of messages) {
     if (!isForTenant(message, tenantId) || message.headers?.type === "crm_sync") continue;
-    const activity = JSON.parse(message.value) as Activity;
+    const activity = activityOf(message);
     if (activity.tenantId !== tenantId || activity.type === "crm_sync" || activity.source === "crm") continue;
     if (activity.leadId === undefined) continue;
     const position = positionOf(message);

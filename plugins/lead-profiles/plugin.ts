@@ -1,7 +1,7 @@
 import type { Context } from "moleculer";
 import { z } from "zod";
-import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
+import { activityOf } from "../../core/activity/serialize";
 import { NotFoundError } from "../../core/errors";
 import { principalOf, type RequestMeta } from "../../core/middleware/scopes";
 import { definePlugin } from "../../core/plugins/contract";
@@ -52,7 +52,7 @@ export const leadProfilesPlugin = definePlugin({
             topic: hub.config.topics.activities,
             maxBatch: options.maxBatch,
             handler: async (batch) => {
-              profiles!.apply(batch.map((m) => JSON.parse(m.value) as Activity));
+              profiles!.apply(batch.map(activityOf));
             },
           });
         },

@@ -12,6 +12,12 @@ export interface QueueRecord {
   /** JSON text of the payload. */
   value: string;
   headers?: Record<string, string>;
+  /**
+   * In-process only: the payload `value` encodes, as the publisher had it (read-only, deeply
+   * frozen). Queues that hand records to consumers in the same process (the embedded one, from
+   * its in-memory head) pass it along so consumers skip a JSON parse; it is never serialised.
+   */
+  decoded?: unknown;
 }
 
 export interface QueueMessage extends QueueRecord {

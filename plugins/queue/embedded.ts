@@ -313,6 +313,7 @@ export class EmbeddedQueue implements ActivityQueue {
           key: r.key,
           value: r.value,
           ...(r.headers ? { headers: r.headers } : {}),
+          ...(r.decoded !== undefined ? { decoded: r.decoded } : {}),
           timestamp: entry.ts,
         });
       }

@@ -435,7 +435,8 @@ export class KafkaQueue implements ActivityQueue {
       const physical = this.physicalTopic(entry.topic);
       let list = byTopic.get(physical);
       if (!list) byTopic.set(physical, (list = []));
-      for (const r of entry.records) list.push(r.headers ? { key: r.key, value: r.value, headers: r.headers } : r);
+      for (const r of entry.records)
+        list.push(r.headers ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value });
     }
     const compression =
       this.options.compression === "gzip" ? this.lib!.CompressionTypes.GZIP : this.lib!.CompressionTypes.None;
