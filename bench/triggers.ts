@@ -15,6 +15,7 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHub } from "../core/runtime";
+import { postJson } from "./lib/load";
 import { createCampaignsPlugin } from "../plugins/campaigns/plugin";
 import { restIngestionPlugin } from "../plugins/ingestion/plugin";
 import { webEnrichmentPlugin } from "../plugins/web-enrichment/plugin";
@@ -57,31 +58,8 @@ async function load(
   const cpu0 = process.cpuUsage();
   // Keep-alive node:http is several times cheaper per request than fetch: the generator takes
   // less of the CPU the hub runs on.
-  const target = new URL(url);
+  const target = new URL(`${url}/api/v1/activities`);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const post = (key: string, body: string): Promise<number> =>
-    new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: "/api/v1/activities",
-          method: "POST",
-          agent,
-          headers: {
-            authorization: `Bearer ${key}`,
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on("error", () => resolve(0));
-      req.end(body);
-    });
   const inflight = new Set<Promise<void>>();
   let n = 0;
   while (Date.now() < end) {
@@ -102,7 +80,7 @@ async function load(
         };
       });
       result.sent += batch;
-      const p = post(keys[tenant]!, JSON.stringify({ activities }))
+      const p = postJson(agent, target, { authorization: `Bearer ${keys[tenant]!}` }, JSON.stringify({ activities }))
         .then((status) => {
           if (status === 202) result.accepted += batch;
           else result.failed += batch;

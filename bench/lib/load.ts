@@ -13,6 +13,33 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** POSTs a JSON body over a keep-alive agent; resolves with the status (0 on a network error). */
+export function postJson(
+  agent: http.Agent,
+  target: URL,
+  headers: Record<string, string>,
+  payload: string,
+): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: "POST",
+        agent,
+        headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", () => resolve(0));
+    req.end(payload);
+  });
+}
+
 /**
  * Closed-loop HTTP load on loopback: `concurrency` workers each send the next request as soon as
  * the previous one is answered, for `seconds` (and at most `maxRequests`). Keep-alive connections.
@@ -36,29 +63,7 @@ export async function runLoad(options: {
   const deadline = started + options.seconds * 1000;
   const maxRequests = options.maxRequests ?? Number.MAX_SAFE_INTEGER;
 
-  const once = (payload: string): Promise<number> =>
-    new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname + target.search,
-          method: "POST",
-          agent,
-          headers: {
-            ...options.headers,
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(payload),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on("error", () => resolve(0));
-      req.end(payload);
-    });
+  const once = (payload: string): Promise<number> => postJson(agent, target, options.headers, payload);
 
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline && requests < maxRequests) {
