@@ -13,6 +13,13 @@ export type {
   SubscribeFilter,
 } from "./consumer";
 export { ok, drop, retry, deadLetter, type Outcome, type OutcomeKind } from "./results";
-export { EffectLedger, type EffectResult, type InDoubtPolicy } from "./effects";
+export {
+  EffectLedger,
+  EffectNotPerformed,
+  type CommitPoint,
+  type EffectOptions,
+  type EffectResult,
+  type InDoubtPolicy,
+} from "./effects";
 export type { ConsumerMetrics, ConsumerMetricsSnapshot } from "./metrics";
 export type { Activity, ActivitySource, Attributes, JsonValue } from "../core/activity/model";
