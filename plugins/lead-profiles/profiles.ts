@@ -38,16 +38,37 @@ export class LeadProfiles {
       ) WITHOUT ROWID;
     `);
     const mark = this.db.prepare("INSERT OR IGNORE INTO applied (tenant_id, activity_id) VALUES (?, ?)");
-    const read = this.db.prepare("SELECT * FROM profiles WHERE tenant_id = ? AND lead_key = ?");
+    const read = this.db.prepare(
+      "SELECT activity_count, counts_by_type, first_at, last_at, last_id, last_type FROM profiles WHERE tenant_id = ? AND lead_key = ?",
+    );
     const write = this.db.prepare(
       `INSERT INTO profiles (tenant_id, lead_key, activity_count, counts_by_type, first_at, last_at, last_id, last_type, updated_at)
-       VALUES (@tenant_id, @lead_key, @activity_count, @counts_by_type, @first_at, @last_at, @last_id, @last_type, @updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tenant_id, lead_key) DO UPDATE SET activity_count = excluded.activity_count,
          counts_by_type = excluded.counts_by_type, first_at = excluded.first_at, last_at = excluded.last_at,
          last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at`,
     );
-    this.applyBatch = this.db.transaction((activities: Activity[]) => {
-      // Fold the batch per lead first: one read and one write per lead, not per activity.
+    // This process is the profiles' only writer, so recently used profiles stay parsed in memory:
+    // a hot lead costs no read and no JSON parse of its counters. Entries are replaced, never
+    // mutated in place, so a transaction that rolls back leaves the cache as it was.
+    const cache = new Map<string, CachedProfile>();
+    const load = (tenantId: string, key: string, slot: string): CachedProfile | undefined => {
+      const hit = cache.get(slot);
+      if (hit) {
+        cache.delete(slot); // re-insert below keeps the Map in least-recently-used order
+        return hit;
+      }
+      const row = read.get(tenantId, key) as Omit<ProfileRow, "lead_key" | "updated_at"> | undefined;
+      if (!row) return undefined;
+      return {
+        count: row.activity_count,
+        counts: JSON.parse(row.counts_by_type) as Record<string, number>,
+        first: row.first_at,
+        last: { at: row.last_at, id: row.last_id, type: row.last_type },
+      };
+    };
+    const apply = this.db.transaction((activities: Activity[]) => {
+      // Fold the batch per lead first: one write per lead, not per activity.
       const perLead = new Map<string, { tenantId: string; key: string; items: Activity[] }>();
       for (const a of activities) {
         if (mark.run(a.tenantId, a.id).changes === 0) continue;
@@ -59,11 +80,12 @@ export class LeadProfiles {
       }
       const now = new Date().toISOString();
       let applied = 0;
-      for (const { tenantId, key, items } of perLead.values()) {
-        const row = read.get(tenantId, key) as ProfileRow | undefined;
-        const counts = row ? (JSON.parse(row.counts_by_type) as Record<string, number>) : {};
-        let first = row?.first_at;
-        let last = row ? { at: row.last_at, id: row.last_id, type: row.last_type } : undefined;
+      const updates: Array<[string, CachedProfile]> = [];
+      for (const [slot, { tenantId, key, items }] of perLead) {
+        const previous = load(tenantId, key, slot);
+        const counts = { ...previous?.counts };
+        let first = previous?.first;
+        let last = previous?.last;
         for (const a of items) {
           counts[a.type] = (counts[a.type] ?? 0) + 1;
           if (first === undefined || a.occurredAt < first) first = a.occurredAt;
@@ -72,20 +94,40 @@ export class LeadProfiles {
           }
         }
         applied += items.length;
-        write.run({
-          tenant_id: tenantId,
-          lead_key: key,
-          activity_count: (row?.activity_count ?? 0) + items.length,
-          counts_by_type: JSON.stringify(counts),
-          first_at: first!,
-          last_at: last!.at,
-          last_id: last!.id,
-          last_type: last!.type,
-          updated_at: now,
-        });
+        const next: CachedProfile = {
+          count: (previous?.count ?? 0) + items.length,
+          counts,
+          first: first!,
+          last: last!,
+        };
+        write.run(
+          tenantId,
+          key,
+          next.count,
+          JSON.stringify(counts),
+          next.first,
+          next.last.at,
+          next.last.id,
+          next.last.type,
+          now,
+        );
+        updates.push([slot, next]);
       }
-      return applied;
+      return { applied, updates };
     });
+    this.applyBatch = (activities) => {
+      let result: ReturnType<typeof apply>;
+      try {
+        result = apply(activities);
+      } catch (error) {
+        cache.clear();
+        throw error;
+      }
+      // Committed: the new states become the cached ones.
+      for (const [slot, state] of result.updates) cache.set(slot, state);
+      while (cache.size > CACHE_LEADS) cache.delete(cache.keys().next().value!);
+      return result.applied;
+    };
   }
 
   /** Applies activities; returns how many were new. */
@@ -113,6 +155,16 @@ export class LeadProfiles {
   close(): void {
     this.db.close();
   }
+}
+
+/** Profiles kept parsed in memory (least recently used evicted first). */
+const CACHE_LEADS = 100_000;
+
+interface CachedProfile {
+  count: number;
+  counts: Record<string, number>;
+  first: string;
+  last: { at: string; id: string; type: string };
 }
 
 interface ProfileRow {
