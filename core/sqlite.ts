@@ -11,11 +11,9 @@ export type SqliteDatabase = Database.Database;
  * (see `WalSync` for fsyncing off the event loop instead). Checkpoints (copying the WAL into the
  * database file, with its fsyncs) run on a background thread, not in the committing call.
  */
-export function openSqlite(path: string, options: { pageSize?: number } = {}): SqliteDatabase {
+export function openSqlite(path: string): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
-  // Takes effect only when the file is created (before WAL mode is set).
-  if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");

@@ -91,6 +91,12 @@ export class EmbeddedQueue implements ActivityQueue {
    * what was just published from here, not back from SQLite.
    */
   private readonly tails = new Map<string, Tail>();
+  /** Consumer offsets committed this turn of the event loop, written together (see commitOffset). */
+  private readonly pendingOffsets = new Map<
+    string,
+    { group: string; topic: string; partition: number; next: number }
+  >();
+  private offsetFlushScheduled = false;
   private readonly wakeups = new EventEmitter();
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
@@ -106,9 +112,7 @@ export class EmbeddedQueue implements ActivityQueue {
   async start(): Promise<void> {
     if (this.db) return;
     const path = join(this.options.dataDir, "queue.db");
-    // Rows are whole record batches (tens to hundreds of KB): large pages mean fewer WAL frames
-    // and overflow pages per publish.
-    const db = openSqlite(path, { pageSize: 32_768 });
+    const db = openSqlite(path);
     db.exec(`
       CREATE TABLE IF NOT EXISTS batches (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
@@ -176,6 +180,7 @@ export class EmbeddedQueue implements ActivityQueue {
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.commit?.flushSync();
+    this.flushOffsets();
     this.walSync?.close();
     this.offsetsDb?.close();
     this.db?.close();
@@ -251,6 +256,8 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** @internal */
   committedOffset(group: string, topic: string, partition: number): number {
+    const pending = this.pendingOffsets.get(`${group}\u0000${topic}\u0000${partition}`);
+    if (pending) return pending.next;
     const offset = this.statement(
       "offsetsDb",
       "SELECT offset FROM offsets WHERE grp = ? AND topic = ? AND partition = ?",
@@ -262,11 +269,28 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** @internal */
   commitOffset(group: string, topic: string, partition: number, next: number): void {
-    this.statement(
+    // Commits of every group and partition made in one turn of the event loop share one
+    // transaction: a trickle of single-record batches would otherwise cost a commit each.
+    this.pendingOffsets.set(`${group}\u0000${topic}\u0000${partition}`, { group, topic, partition, next });
+    if (!this.offsetFlushScheduled) {
+      this.offsetFlushScheduled = true;
+      setImmediate(() => this.flushOffsets());
+    }
+  }
+
+  private flushOffsets(): void {
+    this.offsetFlushScheduled = false;
+    if (this.pendingOffsets.size === 0 || !this.offsetsDb) return;
+    const upsert = this.statement(
       "offsetsDb",
       `INSERT INTO offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?)
          ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset`,
-    ).run(group, topic, partition, next);
+    );
+    const pending = [...this.pendingOffsets.values()];
+    this.offsetsDb.transaction(() => {
+      for (const o of pending) upsert.run(o.group, o.topic, o.partition, o.next);
+    })();
+    this.pendingOffsets.clear();
   }
 
   /** Appends a durable batch to its partition's tail; a gap (after a failed commit) restarts the tail. */
