@@ -106,10 +106,11 @@ export class CampaignEngine {
       });
       toExecute.add(runId);
     });
-    await this.state.startRuns(fresh);
+    // New runs are executed from memory; only resumed ones are read back.
+    const created = await this.state.startRuns(fresh);
 
     const runs = [...toExecute]
-      .map((id) => this.state.run(id))
+      .map((id) => created.get(id) ?? this.state.run(id))
       .filter((r): r is Run => r !== undefined && r.status === "running");
     const results = await this.executeByLead(runs);
     const failedActivities = new Set<string>();

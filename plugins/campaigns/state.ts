@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Activity, JsonValue } from "../../core/activity/model";
+import { activityJson } from "../../core/activity/serialize";
 import { GroupCommit, openSqlite, WalSync, type SqliteDatabase } from "../../core/sqlite";
 import type { Campaign, CampaignInput, CampaignStatus } from "./model";
 import type { LeadView, QualificationRecord } from "./rules";
@@ -292,17 +293,19 @@ export class CampaignState implements LeadStateWriter {
   /** Records new runs, their qualifications and a `triggered` log line in one transaction. */
   async startRuns(
     runs: Array<{ id: string; tenantId: string; campaignId: string; activity: Activity; leadId: string }>,
-  ): Promise<void> {
-    if (runs.length === 0) return;
+  ): Promise<Map<string, Run>> {
+    const created = new Map<string, Run>();
+    if (runs.length === 0) return created;
     const now = Date.now();
     const at = new Date(now).toISOString();
     this.db.transaction(() => {
       for (const r of runs) {
+        // activityJson: the text the intake already made for the queue, when this is its object.
         if (
-          this.stmt.insertRun.run(r.id, r.tenantId, r.campaignId, r.leadId, JSON.stringify(r.activity), now).changes ===
-          0
+          this.stmt.insertRun.run(r.id, r.tenantId, r.campaignId, r.leadId, activityJson(r.activity), now).changes === 0
         )
           continue;
+        created.set(r.id, { ...r, status: "running", nextStep: 0, wakeAt: null });
         this.stmt.qualify.run(r.tenantId, r.campaignId, r.leadId, Date.parse(r.activity.occurredAt));
         this.stmt.log.run(
           at,
@@ -319,6 +322,7 @@ export class CampaignState implements LeadStateWriter {
       }
     })();
     await this.walSync.sync();
+    return created;
   }
 
   /** Records a run's progress and a log line (group-committed; resolves once durable). */
