@@ -56,8 +56,7 @@ async function load(
   const end = started + seconds * 1000;
   const result: LoadResult = { sent: 0, accepted: 0, failed: 0, elapsedMs: 0, cpuMs: 0 };
   const cpu0 = process.cpuUsage();
-  // Keep-alive node:http is several times cheaper per request than fetch: the generator takes
-  // less of the CPU the hub runs on.
+  // Keep-alive node:http, a cheaper client than fetch: the generator shares the hub's CPU.
   const target = new URL(`${url}/api/v1/activities`);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const inflight = new Set<Promise<void>>();

@@ -62,8 +62,8 @@ let background: { add(path: string): void; remove(path: string): void } | undefi
 
 /**
  * One worker thread per process that runs `wal_checkpoint(PASSIVE)` on every open database twice
- * a second: writers never wait for readers nor do a checkpoint's page copies and fsyncs on the
- * event loop, and the WAL stays a few MB.
+ * a second: a checkpoint's page copies and fsyncs never run on the event loop, and the WAL is
+ * reused from its start instead of growing with the write volume.
  */
 function checkpointer(): { add(path: string): void; remove(path: string): void } {
   if (background) return background;
@@ -126,20 +126,24 @@ export class WalSync {
       }
       if (this.waiting.length > 0) this.start();
     };
+    let fd: number;
     try {
-      // The WAL file exists from the first commit on and stays for the life of the connection.
-      this.fd ??= openSync(this.walPath, "r");
+      fd = this.walFd();
     } catch (error) {
       done(error);
       return;
     }
-    fdatasync(this.fd, done);
+    fdatasync(fd, done);
   }
 
   /** Syncs on the calling thread (shutdown paths). */
   syncNow(): void {
-    this.fd ??= openSync(this.walPath, "r");
-    fdatasyncSync(this.fd);
+    fdatasyncSync(this.walFd());
+  }
+
+  /** The WAL file exists from the first commit on and stays for the life of the connection. */
+  private walFd(): number {
+    return (this.fd ??= openSync(this.walPath, "r"));
   }
 
   close(): void {
@@ -182,11 +186,15 @@ export class GroupCommit<T> {
 
   /** Commits whatever is pending now and syncs it on the calling thread (shutdown paths). */
   flushSync(): void {
-    this.flush(true);
+    this.commitPending(true);
   }
 
   /** Commits whatever is pending now (its callers are answered once it is durable). */
-  flush(inline = false): void {
+  flush(): void {
+    this.commitPending(false);
+  }
+
+  private commitPending(inline: boolean): void {
     this.scheduled = false;
     if (this.pending.length === 0) return;
     const items = this.pending;

@@ -30,7 +30,7 @@ export interface EffectOptions {
   inDoubt?: InDoubtPolicy;
   /**
    * The effect calls `commit()` right before its irrevocable instant. No claim is written before
-   * the effect then, even with `inDoubt: "skip"`: only a durable commit mark makes it in doubt,
+   * the effect then, even with `inDoubt: "skip"`: only a written commit mark makes it in doubt,
    * a crash before it means the receiver never acted and the effect is simply performed again.
    */
   commitPoint?: boolean;

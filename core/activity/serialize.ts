@@ -16,17 +16,9 @@ export function activityJson(activity: Activity): string {
   return json;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
 /**
  * The queue record of an activity: keyed by tenant and lead (order per lead), with routing
- * headers. The activity rides along (frozen) for consumers in the same process.
+ * headers. The activity rides along for consumers in the same process (see `QueueRecord.decoded`).
  */
 export function activityRecord(activity: Activity): {
   key: string;
@@ -39,7 +31,7 @@ export function activityRecord(activity: Activity): {
     key: partitionKeyOf(activity),
     value,
     headers: { tenant: activity.tenantId, type: activity.type, schema: String(activity.schemaVersion) },
-    decoded: deepFreeze(activity),
+    decoded: activity,
   };
 }
 

@@ -145,7 +145,7 @@ describe("campaigns survive kill -9 mid-stream", () => {
             `${lost.length} killed after the commit mark was written, before the final dot)\n`,
         );
 
-        // The final dot leaves only after the commit mark is durable, and a step found committing
+        // The final dot leaves only after the commit mark is written, and a step found committing
         // after the restart is skipped: the SMTP server never sees a message twice.
         assert.equal(repeats, 0, "no raw SMTP repeat");
         // No missed trigger: every lead got its email, except an email the kill left in doubt

@@ -28,7 +28,8 @@ export interface StepContext {
   logger: LoggerInstance;
   /**
    * For external steps, the effect ledger's commit point: await it right before the irrevocable
-   * instant (the last byte that makes the receiver act); it resolves once that is durable. Throw
+   * instant (the last byte that makes the receiver act); it resolves once the mark is written (see
+   * `CommitPoint`: it survives a process crash at once). Throw
    * `EffectNotPerformed` when the receiver then refused. A no-op for internal steps.
    */
   commit: () => Promise<void>;
@@ -268,7 +269,7 @@ function reportDataPhase(mailer: Transporter): void {
 
 /**
  * Sends a composed message through the pooled transporter with the final dot held back: the whole
- * message is handed over as a raw stream whose end is only pushed after `commit()` is durable.
+ * message is handed over as a raw stream whose end is only pushed after `commit()` resolved.
  * Nodemailer writes the terminating `\r\n.\r\n` only once that stream ends, and an SMTP server
  * discards a message whose DATA never terminated; so a crash before the commit point delivers
  * nothing. Commits once the server took the envelope and the body is streaming (not while the
@@ -326,7 +327,7 @@ export async function sendAtCommitPoint(
 }
 
 /**
- * POSTs `body` with its last byte held back until `commit()` is durable: an HTTP receiver only acts
+ * POSTs `body` with its last byte held back until `commit()` resolved: an HTTP receiver only acts
  * on a request once its body is complete. Commits once the request is on its way (the connection
  * took all but the last byte). Any status received means the receiver answered: 2xx resolves with
  * it, others throw `EffectNotPerformed`; a failure before the last byte was released does too.

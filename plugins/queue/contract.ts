@@ -13,9 +13,10 @@ export interface QueueRecord {
   value: string;
   headers?: Record<string, string>;
   /**
-   * In-process only: the payload `value` encodes, as the publisher had it (read-only, deeply
-   * frozen). Queues that hand records to consumers in the same process (the embedded one, from
-   * its in-memory head) pass it along so consumers skip a JSON parse; it is never serialised.
+   * In-process only: the payload `value` encodes, as the publisher had it. Queues that hand
+   * records to consumers in the same process (the embedded one, from its in-memory head) pass it
+   * along, deeply frozen, so consumers skip a JSON parse; the publisher must not change it after
+   * publishing. It is never serialised.
    */
   decoded?: unknown;
 }

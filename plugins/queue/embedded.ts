@@ -56,6 +56,14 @@ interface Tail {
 /** Bytes of record values kept in memory per partition for consumers reading at the head. */
 const TAIL_BYTES = 4 * 1024 * 1024;
 
+/** Freezes an object graph: consumers sharing the publisher's objects cannot change them. */
+function deepFreeze(value: unknown): void {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+}
+
 function split(joined: string, lengths: string): string[] {
   const out: string[] = [];
   let at = 0;
@@ -302,7 +310,10 @@ export class EmbeddedQueue implements ActivityQueue {
       this.tails.set(slot, tail);
     }
     let bytes = 0;
-    for (const r of batch.records) bytes += r.value.length;
+    for (const r of batch.records) {
+      bytes += r.value.length;
+      deepFreeze(r.decoded);
+    }
     tail.entries.push({ base, records: batch.records, ts: batch.ts, bytes });
     tail.end = batch.end!;
     tail.bytes += bytes;
