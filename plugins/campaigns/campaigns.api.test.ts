@@ -132,8 +132,16 @@ describe("triggered campaigns over REST, with a real SMTP server and webhook rec
       5000,
       "list",
     );
-    const log = await t.request("GET", `/api/v1/campaigns/${id}/log`, apiKey);
-    const statuses = log.body.items.map((e: { status: string }) => e.status);
+    // The run's last log line is written after its list change is visible: wait for it.
+    const statuses = await eventually(
+      async () => {
+        const log = await t.request("GET", `/api/v1/campaigns/${id}/log`, apiKey);
+        const all = log.body.items.map((e: { status: string }) => e.status) as string[];
+        return all.includes("completed") ? all : undefined;
+      },
+      5000,
+      "run completed",
+    );
     assert.ok(
       statuses.includes("waiting") && statuses.includes("error") && statuses.includes("completed"),
       statuses.join(","),
