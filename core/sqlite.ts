@@ -5,6 +5,9 @@ import { Worker } from "node:worker_threads";
 
 export type SqliteDatabase = Database.Database;
 
+/** Absolute path of the better-sqlite3 module, for worker threads that open their own connections. */
+export const SQLITE_MODULE = require.resolve("better-sqlite3");
+
 /**
  * Opens a SQLite database tuned for durable, group-committed writes: WAL journal, and
  * `synchronous=FULL` so a committed transaction has been fsynced to the WAL before we answer
@@ -69,7 +72,7 @@ function checkpointer(): { add(path: string): void; remove(path: string): void }
   if (background) return background;
   const worker = new Worker(CHECKPOINTER_SOURCE, {
     eval: true,
-    workerData: { sqlite: require.resolve("better-sqlite3"), intervalMs: 500 },
+    workerData: { sqlite: SQLITE_MODULE, intervalMs: 500 },
     execArgv: [],
   });
   worker.unref();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { activityIdFloor, activityIdTime, isActivityId, newActivityId } from "./ids";
+import { activityJson } from "./serialize";
 import { builtInType } from "./types";
 import { validateActivityInput, validateTypeDefinition } from "./validate";
 
@@ -96,5 +97,29 @@ describe("activity validation", () => {
       "name",
       "other",
     ]);
+  });
+});
+
+describe("activity JSON", () => {
+  it("is memoised on the object, never carried over to copies, and works on frozen activities", () => {
+    const a = {
+      id: newActivityId(now),
+      tenantId: "t",
+      leadId: "L1",
+      type: "email_opened",
+      source: "email" as const,
+      occurredAt: new Date(now).toISOString(),
+      receivedAt: new Date(now).toISOString(),
+      attributes: { emailId: "e1" },
+      schemaVersion: 1,
+    };
+    const json = activityJson(a);
+    assert.equal(activityJson(a), json);
+    assert.deepEqual(JSON.parse(json), a);
+    assert.deepEqual(Object.keys(a), Object.keys(JSON.parse(json)), "the memo is not an enumerable field");
+    const copy = { ...a, type: "email_clicked" };
+    assert.equal((JSON.parse(activityJson(copy)) as { type: string }).type, "email_clicked");
+    const frozen = Object.freeze({ ...a, leadId: "L2" });
+    assert.equal((JSON.parse(activityJson(frozen)) as { leadId: string }).leadId, "L2");
   });
 });

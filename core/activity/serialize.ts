@@ -1,18 +1,19 @@
 import { partitionKeyOf, type Activity } from "./model";
 
-const cache = new WeakMap<Activity, string>();
+/** Where an activity object keeps its JSON text: a non-enumerable symbol, so copies never carry it. */
+const JSON_TEXT = Symbol("activityJson");
 
 /**
- * The JSON form of an activity (schema version in the body), as queued and stored. Memoised per
- * object: the intake serialises each activity once even though the queue and the store both
- * need the text. Activities must not be mutated after they are first serialised.
+ * The JSON form of an activity (schema version in the body), as queued and stored. Memoised on
+ * the object: the intake serialises each activity once even though the queue, the store and
+ * in-process consumers all need the text. Activities must not be mutated after they are first
+ * serialised (the embedded queue freezes them).
  */
 export function activityJson(activity: Activity): string {
-  let json = cache.get(activity);
-  if (json === undefined) {
-    json = JSON.stringify(activity);
-    cache.set(activity, json);
-  }
+  const memo = (activity as { [JSON_TEXT]?: string })[JSON_TEXT];
+  if (memo !== undefined) return memo;
+  const json = JSON.stringify(activity);
+  if (Object.isExtensible(activity)) Object.defineProperty(activity, JSON_TEXT, { value: json });
   return json;
 }
 

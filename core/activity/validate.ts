@@ -42,6 +42,18 @@ const TOP_LEVEL = new Set([
   "accountId",
 ]);
 
+const requiredByType = new WeakMap<ActivityTypeDefinition, string[]>();
+
+/** The names of a type's required attributes (definitions are immutable once resolved). */
+function requiredAttributes(definition: ActivityTypeDefinition): string[] {
+  let names = requiredByType.get(definition);
+  if (names === undefined) {
+    names = Object.keys(definition.attributes).filter((key) => definition.attributes[key]!.required === true);
+    requiredByType.set(definition, names);
+  }
+  return names;
+}
+
 export type TypeResolver = (name: string) => ActivityTypeDefinition | undefined;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -301,8 +313,8 @@ export function validateActivityInput(
           attributes[key] = value;
         }
       }
-      for (const [key, spec] of Object.entries(definition.attributes)) {
-        if (spec.required === true && (rawAttributes[key] === undefined || rawAttributes[key] === null)) {
+      for (const key of requiredAttributes(definition)) {
+        if (rawAttributes[key] === undefined || rawAttributes[key] === null) {
           errors.push({ field: at(`attributes.${key}`), code: "required", message: "is required" });
         }
       }
@@ -312,20 +324,13 @@ export function validateActivityInput(
   if (errors.length > 0 || definition === undefined || source === undefined || occurredAt === undefined) {
     return { ok: false, errors };
   }
-  return {
-    ok: true,
-    value: {
-      ...(clientId !== undefined ? { clientId } : {}),
-      ...(leadId !== undefined ? { leadId } : {}),
-      ...(anonymousId !== undefined ? { anonymousId } : {}),
-      type: definition.name,
-      source,
-      occurredAt,
-      attributes,
-      ...(campaignId !== undefined ? { campaignId } : {}),
-      ...(accountId !== undefined ? { accountId } : {}),
-    },
-  };
+  const value: ValidActivityInput = { type: definition.name, source, occurredAt, attributes };
+  if (clientId !== undefined) value.clientId = clientId;
+  if (leadId !== undefined) value.leadId = leadId;
+  if (anonymousId !== undefined) value.anonymousId = anonymousId;
+  if (campaignId !== undefined) value.campaignId = campaignId;
+  if (accountId !== undefined) value.accountId = accountId;
+  return { ok: true, value };
 }
 
 /** Validates a custom activity type definition sent through the types API. */

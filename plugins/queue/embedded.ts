@@ -2,7 +2,8 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { HealthStatus } from "../../core/health";
 import type { Statement } from "better-sqlite3";
-import { GroupCommit, openSqlite, WalSync, type SqliteDatabase } from "../../core/sqlite";
+import type { Worker } from "node:worker_threads";
+import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type {
   ActivityQueue,
   PartitionLag,
@@ -12,6 +13,7 @@ import type {
   Subscription,
 } from "./contract";
 import { partitionFor } from "./partitioner";
+import { startQueueWriter, type QueueWriterCommand, type QueueWriterEvent, type WriterBatch } from "./writer";
 
 export interface EmbeddedQueueOptions {
   /** Folder of `queue.db`. */
@@ -45,6 +47,11 @@ interface PendingBatch {
   end?: number;
 }
 
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
 /** Recently published batches of one partition, contiguous up to its durable end. */
 interface Tail {
   entries: Array<{ base: number; records: QueueRecord[]; ts: number; bytes: number }>;
@@ -60,7 +67,7 @@ const TAIL_BYTES = 4 * 1024 * 1024;
 function deepFreeze(value: unknown): void {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
   }
 }
 
@@ -78,7 +85,8 @@ function split(joined: string, lengths: string): string[] {
 /**
  * The default queue: a partitioned log in SQLite on local disk, stored as record batches (one
  * row per publish and partition, as Kafka's log does), so a publish of 500 records costs a few
- * row writes. Publishes are group-committed with an fsync before they resolve.
+ * row writes. Publishes made while a group is being written form the next group; a writer thread
+ * (`writer.ts`) commits each group with an fsync, and publishes resolve after it.
  *
  * Consumer offsets live in the same file, written through a second connection with
  * `synchronous=NORMAL`: they survive a process crash (WAL), and after a power loss a group may
@@ -88,8 +96,17 @@ export class EmbeddedQueue implements ActivityQueue {
   readonly type = "embedded";
   private db?: SqliteDatabase;
   private offsetsDb?: SqliteDatabase;
-  private commit?: GroupCommit<PendingBatch>;
-  private walSync?: WalSync;
+  private writer?: Worker;
+  private respawnTimer?: NodeJS.Timeout;
+  /** Batches waiting for the next group, and the publishes waiting on them. */
+  private pending: PendingBatch[] = [];
+  private pendingWaiters: Waiter[] = [];
+  /** The group the writer is committing (one at a time). */
+  private inFlight?: { seq: number; batches: PendingBatch[]; waiters: Waiter[] };
+  private nextSeq = 1;
+  private flushScheduled = false;
+  private stopping = false;
+  private readonly drainWaiters: Array<() => void> = [];
   /** Next offset to assign, per topic and partition (includes commits whose fsync is under way). */
   private readonly nextOffset = new Map<string, number>();
   /** End of what is durable, per topic and partition: consumers never read past it. */
@@ -147,38 +164,8 @@ export class EmbeddedQueue implements ActivityQueue {
     this.offsetsDb = openSqlite(path);
     this.offsetsDb.pragma("synchronous = NORMAL");
     this.reloadOffsets();
-    const insert = db.prepare(
-      `INSERT INTO batches (topic, partition, base_offset, last_offset, ts, keys, key_lengths, vals, value_lengths, headers)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    // Publishes fsync the WAL on the thread pool, not on the event loop (see WalSync).
-    this.walSync = new WalSync(db);
-    this.commit = new GroupCommit<PendingBatch>(
-      db,
-      (batches) => {
-        for (const batch of batches) {
-          const slot = `${batch.topic}\u0000${batch.partition}`;
-          const base = this.nextOffset.get(slot) ?? 0;
-          const records = batch.records;
-          insert.run(
-            batch.topic,
-            batch.partition,
-            base,
-            base + records.length - 1,
-            batch.ts,
-            records.map((r) => r.key).join(""),
-            records.map((r) => r.key.length).join(","),
-            records.map((r) => r.value).join(""),
-            records.map((r) => r.value.length).join(","),
-            records.some((r) => r.headers !== undefined) ? JSON.stringify(records.map((r) => r.headers ?? null)) : null,
-          );
-          this.nextOffset.set(slot, base + records.length);
-          batch.end = base + records.length;
-        }
-      },
-      20_000,
-      this.walSync,
-    );
+    this.stopping = false;
+    await this.spawnWriter();
     const retention = this.options.retentionMs ?? 7 * 24 * 3600 * 1000;
     this.retentionTimer = setInterval(() => this.applyRetention(retention), 60_000);
     this.retentionTimer.unref();
@@ -187,9 +174,21 @@ export class EmbeddedQueue implements ActivityQueue {
   async stop(): Promise<void> {
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (this.retentionTimer) clearInterval(this.retentionTimer);
-    this.commit?.flushSync();
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    // Publishes already made are written before the writer stops.
+    while (this.inFlight || (this.pending.length > 0 && this.writer)) {
+      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    }
+    this.stopping = true;
+    this.failPending(new Error("embedded queue is stopped"));
+    const writer = this.writer;
+    this.writer = undefined;
+    if (writer) {
+      const exited = new Promise((resolve) => writer.once("exit", resolve));
+      writer.postMessage({ type: "stop" } satisfies QueueWriterCommand);
+      await exited;
+    }
     this.flushOffsets();
-    this.walSync?.close();
     this.offsetsDb?.close();
     this.db?.close();
     this.db = undefined;
@@ -197,7 +196,8 @@ export class EmbeddedQueue implements ActivityQueue {
   }
 
   async publish(topic: string, records: QueueRecord[]): Promise<void> {
-    const { commit } = this.requireOpen();
+    this.requireOpen();
+    if (this.stopping) throw new Error("embedded queue is stopped");
     const ts = Date.now();
     const byPartition = new Map<number, QueueRecord[]>();
     for (const record of records) {
@@ -206,25 +206,125 @@ export class EmbeddedQueue implements ActivityQueue {
       if (list) list.push(record);
       else byPartition.set(partition, [record]);
     }
-    const pending: PendingBatch[] = [...byPartition].map(([partition, list]) => ({
-      topic,
-      partition,
-      records: list,
-      ts,
-    }));
-    try {
-      await commit.add(pending);
-    } catch (error) {
-      // A failed group commit rolled back rows whose offsets were already counted.
+    for (const [partition, list] of byPartition) this.pending.push({ topic, partition, records: list, ts });
+    const written = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
+    if (!this.flushScheduled && !this.inFlight) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return written;
+  }
+
+  /**
+   * Hands what is pending to the writer as one group. Offsets are assigned here, in publish
+   * order; they become readable once the writer reports the group committed.
+   */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.inFlight || this.pending.length === 0) return this.notifyDrained();
+    const writer = this.writer;
+    if (!writer) return this.failPending(new Error("the embedded queue's writer is down"));
+    const batches = this.pending;
+    const waiters = this.pendingWaiters;
+    this.pending = [];
+    this.pendingWaiters = [];
+    const out: WriterBatch[] = [];
+    for (const batch of batches) {
+      const slot = `${batch.topic}\u0000${batch.partition}`;
+      const base = this.nextOffset.get(slot) ?? 0;
+      const records = batch.records;
+      batch.end = base + records.length;
+      this.nextOffset.set(slot, batch.end);
+      out.push({
+        topic: batch.topic,
+        partition: batch.partition,
+        base,
+        ts: batch.ts,
+        keys: records.map((r) => r.key),
+        values: records.map((r) => r.value),
+        headers: records.some((r) => r.headers !== undefined) ? records.map((r) => r.headers ?? null) : null,
+      });
+    }
+    const seq = this.nextSeq++;
+    this.inFlight = { seq, batches, waiters };
+    writer.postMessage({ type: "append", seq, batches: out } satisfies QueueWriterCommand);
+  }
+
+  private onWriter(event: QueueWriterEvent): void {
+    if (event.type === "ready") return;
+    const group = this.inFlight;
+    if (!group || group.seq !== event.seq) return;
+    this.inFlight = undefined;
+    if (event.type === "appended") {
+      for (const batch of group.batches) {
+        const slot = `${batch.topic}\u0000${batch.partition}`;
+        this.remember(slot, batch);
+        if (batch.end! > (this.durableEnd.get(slot) ?? 0)) this.durableEnd.set(slot, batch.end!);
+        this.wakeups.emit(slot);
+      }
+      for (const w of group.waiters) w.resolve();
+    } else {
+      // Rolled back: offsets already counted for this group are free again.
       this.reloadOffsets();
-      throw error;
+      const error = new Error(event.message);
+      for (const w of group.waiters) w.reject(error);
     }
-    for (const batch of pending) {
-      const slot = `${topic}\u0000${batch.partition}`;
-      this.remember(slot, batch);
-      if (batch.end! > (this.durableEnd.get(slot) ?? 0)) this.durableEnd.set(slot, batch.end!);
-      this.wakeups.emit(slot);
-    }
+    this.flush();
+  }
+
+  private failPending(error: Error): void {
+    const waiters = this.pendingWaiters;
+    this.pending = [];
+    this.pendingWaiters = [];
+    for (const w of waiters) w.reject(error);
+    this.notifyDrained();
+  }
+
+  private notifyDrained(): void {
+    if (this.inFlight || this.pending.length > 0) return;
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+
+  private spawnWriter(): Promise<void> {
+    const writer = startQueueWriter({ sqlite: SQLITE_MODULE, path: this.db!.name });
+    this.writer = writer;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      writer.on("message", (event: QueueWriterEvent) => {
+        if (event.type === "ready") {
+          ready = true;
+          resolve();
+        }
+        this.onWriter(event);
+      });
+      writer.on("error", (error) => {
+        if (!ready) reject(error);
+      });
+      writer.on("exit", (code) => {
+        if (this.writer !== writer) return;
+        this.writer = undefined;
+        if (!ready) reject(new Error(`queue writer exited with ${code} before it was ready`));
+        // Whatever it was committing may or may not be durable: fail it (the client retries) and
+        // take the offsets from the file again.
+        const lost = this.inFlight;
+        this.inFlight = undefined;
+        const error = new Error(`the embedded queue's writer exited with ${code}`);
+        for (const w of lost?.waiters ?? []) w.reject(error);
+        this.failPending(error);
+        if (ready && !this.stopping && this.db) {
+          this.respawnTimer = setTimeout(() => {
+            if (this.db && !this.stopping && !this.writer) {
+              this.reloadOffsets();
+              this.spawnWriter().then(
+                () => this.flush(),
+                () => undefined,
+              );
+            }
+          }, 1_000);
+          this.respawnTimer.unref();
+        }
+      });
+    });
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -442,9 +542,9 @@ export class EmbeddedQueue implements ActivityQueue {
     return statement;
   }
 
-  private requireOpen(): { db: SqliteDatabase; offsetsDb: SqliteDatabase; commit: GroupCommit<PendingBatch> } {
-    if (!this.db || !this.offsetsDb || !this.commit) throw new Error("embedded queue is not started");
-    return { db: this.db, offsetsDb: this.offsetsDb, commit: this.commit };
+  private requireOpen(): { db: SqliteDatabase; offsetsDb: SqliteDatabase } {
+    if (!this.db || !this.offsetsDb) throw new Error("embedded queue is not started");
+    return { db: this.db, offsetsDb: this.offsetsDb };
   }
 }
 

@@ -34,7 +34,6 @@
  * UnavailableError (the intake answers 503). `claimClientIds` runs on the log writer too (one
  * writer per file), as one fsync'd transaction.
  */
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { Activity } from "../../core/activity/model";
@@ -42,7 +41,7 @@ import { activityIdFloor } from "../../core/activity/ids";
 import { activityJson } from "../../core/activity/serialize";
 import { UnavailableError } from "../../core/errors";
 import type { HealthStatus } from "../../core/health";
-import { openSqlite, type SqliteDatabase } from "../../core/sqlite";
+import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
 import { startIndexer, type IndexerEvent } from "./indexer";
 import { startLogWriter, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
@@ -92,7 +91,6 @@ interface Blocked extends Waiter {
   timer: NodeJS.Timeout;
 }
 
-const SQLITE_MODULE = createRequire(__filename).resolve("better-sqlite3");
 /** Log segments are trimmed at most this often. */
 const TRIM_INTERVAL_MS = 1_000;
 
@@ -443,8 +441,7 @@ export class EmbeddedStore implements ActivityStore {
     this.send(writer, {
       type: "append",
       seq,
-      size: items.length,
-      body: lines.join("\n"),
+      lines,
       ...(trimTo === undefined ? {} : { trimTo }),
     });
   }

@@ -16,7 +16,7 @@ export interface LogWriterConfig {
 
 /** Main thread to worker. `trimTo`: also delete segments up to this seq (indexed and fsync'd). */
 export type LogWriterCommand =
-  | { type: "append"; seq: number; size: number; body: string; trimTo?: number }
+  | { type: "append"; seq: number; lines: string[]; trimTo?: number }
   | { type: "claim"; req: number; tenantId: string; claims: Array<[clientId: string, proposedId: string]> }
   | { type: "stop" };
 
@@ -42,7 +42,8 @@ const trim = log.prepare("DELETE FROM segments WHERE seq <= ?");
 const claimInsert = log.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = log.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
 const append = log.transaction((m) => {
-  insertSegment.run(m.seq, m.size, m.body);
+  // Joined here, off the event loop: a segment's body is one activity's JSON per line.
+  insertSegment.run(m.seq, m.lines.length, m.lines.join("\n"));
   if (m.trimTo !== undefined) trim.run(m.trimTo);
 });
 const claim = log.transaction((m) =>

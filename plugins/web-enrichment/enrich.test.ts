@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import type { Activity } from "../../core/activity/model";
 import { startTestHub } from "../../test/support/hub";
 import { restIngestionPlugin } from "../ingestion/plugin";
-import { anonymizeIp, DEFAULT_BOT_PATTERN, enrichWebActivity, type WebEnrichment } from "./enrich";
+import { anonymizeIp, DEFAULT_BOT_PATTERN, enrichWebActivity, webEnricher, type WebEnrichment } from "./enrich";
 import { webEnrichmentPlugin } from "./plugin";
 
 const CHROME =
@@ -99,6 +99,50 @@ describe("web enrichment", () => {
     const b = visit({ url: "javascript:alert(1)", userAgent: "", ip: "999.1.1.1", referrer: "::::" });
     enrichWebActivity(b, options);
     assert.equal((b.attributes.enrichment as WebEnrichment).geo, undefined);
+  });
+
+  it("caches look-ups per input and shares frozen parts, without mixing up referrers of different pages", () => {
+    const enrich = webEnricher(options);
+    const a = visit({
+      url: "https://shop.example.com/x?utm_source=ads",
+      referrer: "https://shop.example.com/",
+      userAgent: CHROME,
+      ip: "81.2.69.160",
+    });
+    const b = visit({
+      url: "https://shop.example.com/x?utm_source=ads",
+      referrer: "https://shop.example.com/",
+      userAgent: CHROME,
+      ip: "81.2.69.160",
+    });
+    const c = visit({ url: "https://other.example.org/", referrer: "https://shop.example.com/" });
+    enrich(a);
+    enrich(b);
+    enrich(c);
+    const ea = a.attributes.enrichment as WebEnrichment;
+    const eb = b.attributes.enrichment as WebEnrichment;
+    assert.equal(ea.page, eb.page, "the page part is computed once");
+    assert.equal(ea.userAgent, eb.userAgent);
+    assert.ok(Object.isFrozen(ea.page) && Object.isFrozen(ea.page!.query) && Object.isFrozen(ea.geo));
+    assert.throws(() => {
+      (ea.page!.query as Record<string, string>).utm_source = "changed";
+    }, TypeError);
+    assert.equal(ea.referrer?.medium, "internal");
+    assert.equal((c.attributes.enrichment as WebEnrichment).referrer?.medium, "external");
+    assert.deepEqual(
+      ea,
+      (() => {
+        const fresh = visit({
+          url: "https://shop.example.com/x?utm_source=ads",
+          referrer: "https://shop.example.com/",
+          userAgent: CHROME,
+          ip: "81.2.69.160",
+        });
+        enrichWebActivity(fresh, options);
+        return fresh.attributes.enrichment;
+      })(),
+      "cached and uncached enrichment are equal",
+    );
   });
 
   it("enriches at intake: the stored activity carries the enrichment", async () => {

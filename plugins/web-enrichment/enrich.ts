@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { UAParser } from "ua-parser-js";
 import type { Activity, JsonValue } from "../../core/activity/model";
+import { RecentCache } from "../../core/recent-cache";
 
 /** What the enricher adds, under `activity.attributes.enrichment`. Absent parts had no input. */
 export interface WebEnrichment {
@@ -47,14 +48,12 @@ const SEARCH_PARAMS = ["q", "query", "p", "text", "wd"];
 const UTM_KEYS = ["source", "medium", "campaign", "term", "content"] as const;
 const MAX_QUERY_PARAMS = 50;
 
-const uaCache = new Map<string, NonNullable<WebEnrichment["userAgent"]>>();
-const UA_CACHE_SIZE = 20_000;
+/** Entries per look-up cache (user agents, IPs, page URLs, referrers) of one enricher. */
+const CACHE_SIZE = 10_000;
 
 function parseUserAgent(ua: string): NonNullable<WebEnrichment["userAgent"]> {
-  const cached = uaCache.get(ua);
-  if (cached) return cached;
   const r = new UAParser(ua).getResult();
-  const parsed = {
+  return {
     browser: r.browser.name ?? null,
     browserVersion: r.browser.version ?? null,
     os: r.os.name ?? null,
@@ -64,9 +63,6 @@ function parseUserAgent(ua: string): NonNullable<WebEnrichment["userAgent"]> {
     deviceVendor: r.device.vendor ?? null,
     deviceModel: r.device.model ?? null,
   };
-  if (uaCache.size >= UA_CACHE_SIZE) uaCache.clear();
-  uaCache.set(ua, parsed);
-  return parsed;
 }
 
 function parseUrl(value: JsonValue | undefined): URL | undefined {
@@ -81,10 +77,11 @@ function parseUrl(value: JsonValue | undefined): URL | undefined {
 
 const bareHost = (host: string): string => host.toLowerCase().replace(/^www\./, "");
 
-function referrerOf(ref: URL, page: URL | undefined): NonNullable<WebEnrichment["referrer"]> {
+/** `pageHost`: the bare host of the page the referrer led to, when known. */
+function referrerOf(ref: URL, pageHost: string | undefined): NonNullable<WebEnrichment["referrer"]> {
   const host = bareHost(ref.hostname);
   let medium: ReferrerMedium = "external";
-  if (page && bareHost(page.hostname) === host) medium = "internal";
+  if (pageHost === host) medium = "internal";
   else if (WEBMAIL.test(host)) medium = "email";
   else if (SEARCH.test(host)) medium = "search";
   else if (SOCIAL.test(host)) medium = "social";
@@ -119,52 +116,108 @@ export function anonymizeIp(ip: string): string | undefined {
     .join(":")}::`;
 }
 
+/** The page part of the enrichment: host, path, query, UTM. */
+function pageOf(page: URL): Pick<WebEnrichment, "page" | "utm"> {
+  const query: { [name: string]: string } = {};
+  let n = 0;
+  for (const [name, value] of page.searchParams) {
+    if (++n > MAX_QUERY_PARAMS) break;
+    query[name] = value.slice(0, 1024);
+  }
+  const out: Pick<WebEnrichment, "page" | "utm"> = {
+    page: { host: page.hostname.toLowerCase(), path: page.pathname, query },
+  };
+  const utm: NonNullable<WebEnrichment["utm"]> = {};
+  for (const key of UTM_KEYS) {
+    const value = page.searchParams.get(`utm_${key}`);
+    if (value) utm[key] = value.slice(0, 256);
+  }
+  if (Object.keys(utm).length > 0) out.utm = utm;
+  return out;
+}
+
+/** Freezes a cached value and everything in it: activities share it, so nobody may change it. */
+function frozen<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key in value) frozen((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
 /**
- * Enriches a web activity in place: user agent, geo, page URL, UTM, referrer, bot flag, and IP
+ * An enricher for web activities: user agent, geo, page URL, UTM, referrer, bot flag, and IP
  * anonymisation when asked. Geo is looked up on the full address before it is anonymised, and
  * only the anonymised address is kept.
+ *
+ * Every look-up is cached per input string (user agent, IP, URL, referrer), least recently used
+ * out: web traffic repeats the same few of each, and parsing them is most of the cost. The parts
+ * of `attributes.enrichment` are shared between activities and frozen.
  */
-export function enrichWebActivity(activity: Activity, options: EnrichOptions): void {
-  const attrs = activity.attributes;
-  const ua = typeof attrs.userAgent === "string" ? attrs.userAgent : undefined;
-  const ip = typeof attrs.ip === "string" ? attrs.ip.trim() : undefined;
-  const page = parseUrl(attrs.url ?? attrs.pageUrl);
-  const ref = parseUrl(attrs.referrer);
-  if (ua === undefined && ip === undefined && page === undefined && ref === undefined) return;
+export function webEnricher(options: EnrichOptions): (activity: Activity) => void {
+  type Agent = { userAgent?: WebEnrichment["userAgent"]; bot: boolean };
+  type Address = { geo: WebEnrichment["geo"] | null; masked: string | null };
+  const agents = new RecentCache<string, Agent>(CACHE_SIZE);
+  const addresses = new RecentCache<string, Address>(CACHE_SIZE);
+  const pages = new RecentCache<string, { host: string; part: Pick<WebEnrichment, "page" | "utm"> } | null>(CACHE_SIZE);
+  const referrers = new RecentCache<string, WebEnrichment["referrer"] | null>(CACHE_SIZE);
 
-  const enrichment: WebEnrichment = { bot: ua !== undefined && options.botPattern.test(ua), ipAnonymized: false };
-  if (ua !== undefined && options.parseUserAgent) enrichment.userAgent = parseUserAgent(ua);
-  if (ip !== undefined && options.geo) {
-    const geo = options.geo(ip);
-    if (geo)
-      enrichment.geo = {
-        country: geo.country,
-        region: geo.region || null,
-        city: geo.city || null,
-        timezone: geo.timezone || null,
-      };
-  }
-  if (page) {
-    const query: { [name: string]: string } = {};
-    let n = 0;
-    for (const [name, value] of page.searchParams) {
-      if (++n > MAX_QUERY_PARAMS) break;
-      query[name] = value.slice(0, 1024);
+  const agentOf = (ua: string): Agent =>
+    frozen({
+      ...(options.parseUserAgent ? { userAgent: parseUserAgent(ua) } : {}),
+      bot: options.botPattern.test(ua),
+    });
+  const addressOf = (ip: string): Address => {
+    const geo = options.geo?.(ip);
+    return frozen({
+      geo: geo
+        ? { country: geo.country, region: geo.region || null, city: geo.city || null, timezone: geo.timezone || null }
+        : null,
+      masked: anonymizeIp(ip) ?? null,
+    });
+  };
+  const pageEntryOf = (value: string) => {
+    const url = parseUrl(value);
+    return url ? frozen({ host: bareHost(url.hostname), part: pageOf(url) }) : null;
+  };
+
+  return (activity) => {
+    const attrs = activity.attributes;
+    const ua = typeof attrs.userAgent === "string" ? attrs.userAgent : undefined;
+    const ip = typeof attrs.ip === "string" ? attrs.ip.trim() : undefined;
+    const pageUrl = attrs.url ?? attrs.pageUrl;
+    const page = typeof pageUrl === "string" ? pages.getOrCompute(pageUrl, pageEntryOf) : null;
+    const refUrl = typeof attrs.referrer === "string" ? attrs.referrer : undefined;
+    if (ua === undefined && ip === undefined && page === null && refUrl === undefined) return;
+    const referrer =
+      refUrl === undefined
+        ? null
+        : referrers.getOrCompute(`${page?.host ?? ""}\u0000${refUrl}`, () => {
+            const ref = parseUrl(refUrl);
+            return ref ? frozen(referrerOf(ref, page?.host)) : null;
+          });
+    if (ua === undefined && ip === undefined && page === null && referrer === null) return;
+
+    const agent = ua === undefined ? undefined : agents.getOrCompute(ua, agentOf);
+    const enrichment: WebEnrichment = { bot: agent?.bot ?? false, ipAnonymized: false };
+    if (agent?.userAgent) enrichment.userAgent = agent.userAgent;
+    const address = ip === undefined ? undefined : addresses.getOrCompute(ip, addressOf);
+    if (address?.geo) enrichment.geo = address.geo;
+    if (page) {
+      enrichment.page = page.part.page;
+      if (page.part.utm) enrichment.utm = page.part.utm;
     }
-    enrichment.page = { host: page.hostname.toLowerCase(), path: page.pathname, query };
-    const utm: NonNullable<WebEnrichment["utm"]> = {};
-    for (const key of UTM_KEYS) {
-      const value = page.searchParams.get(`utm_${key}`);
-      if (value) utm[key] = value.slice(0, 256);
+    if (referrer) enrichment.referrer = referrer;
+    if (address && options.anonymizeIp) {
+      if (address.masked !== null) attrs.ip = address.masked;
+      else delete attrs.ip;
+      enrichment.ipAnonymized = true;
     }
-    if (Object.keys(utm).length > 0) enrichment.utm = utm;
-  }
-  if (ref) enrichment.referrer = referrerOf(ref, page);
-  if (ip !== undefined && options.anonymizeIp) {
-    const masked = anonymizeIp(ip);
-    if (masked !== undefined) attrs.ip = masked;
-    else delete attrs.ip;
-    enrichment.ipAnonymized = true;
-  }
-  attrs.enrichment = enrichment as JsonValue;
+    attrs.enrichment = enrichment as JsonValue;
+  };
+}
+
+/** Enriches one activity in place, without caches (see `webEnricher` for the cached form). */
+export function enrichWebActivity(activity: Activity, options: EnrichOptions): void {
+  webEnricher(options)(activity);
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { definePlugin } from "../../core/plugins/contract";
-import { DEFAULT_BOT_PATTERN, enrichWebActivity, type GeoLookup } from "./enrich";
+import { DEFAULT_BOT_PATTERN, webEnricher, type GeoLookup } from "./enrich";
 
 const config = z
   .object({
@@ -25,15 +25,18 @@ export const webEnrichmentPlugin = definePlugin({
     roles: ["ingestion"],
   },
   services: ({ config: options, hub }) => {
-    let geo: GeoLookup | undefined;
     const botPattern = options.botPattern !== undefined ? new RegExp(options.botPattern, "i") : DEFAULT_BOT_PATTERN;
+    // One cached enricher per anonymisation setting; rebuilt once the geo database has loaded.
+    const enrichers = (geo: GeoLookup | undefined) => {
+      const base = { geo, parseUserAgent: options.userAgent, botPattern };
+      return {
+        plain: webEnricher({ ...base, anonymizeIp: options.anonymizeIp }),
+        anonymizing: webEnricher({ ...base, anonymizeIp: true }),
+      };
+    };
+    let current = enrichers(undefined);
     hub.extensions.enrichers.push((activity, principal) =>
-      enrichWebActivity(activity, {
-        geo,
-        parseUserAgent: options.userAgent,
-        anonymizeIp: options.anonymizeIp || principal.settings.anonymizeIp === true,
-        botPattern,
-      }),
+      (principal.settings.anonymizeIp === true ? current.anonymizing : current.plain)(activity),
     );
     return [
       {
@@ -43,7 +46,7 @@ export const webEnrichmentPlugin = definePlugin({
           if (options.geo) {
             const geoip = await import("geoip-lite");
             const lookup = (geoip.default ?? geoip).lookup;
-            geo = (ip) => lookup(ip);
+            current = enrichers((ip) => lookup(ip));
           }
         },
       },
