@@ -3,9 +3,10 @@
  * activities over REST from a separate load process, and the latency from intake (`receivedAt`)
  * to the first flow step executing.
  *
- *   npm run bench:triggers -- [--rate 11600] [--seconds 20] [--match 0.1] [--batch 200]
+ *   npm run bench:triggers -- [--rate 11600] [--seconds 20] [--match 0.1] [--batch 200] [--unique 0]
  *
  * `--match` is the share of activities that fire a campaign (each firing runs a score step).
+ * `--unique` is the share whose page URL carries a unique click id (no enrichment cache hit).
  */
 import { fork } from "node:child_process";
 import http from "node:http";
@@ -36,6 +37,8 @@ interface LoadResult {
   sent: number;
   accepted: number;
   failed: number;
+  /** Accepted activities that match a campaign: each must execute exactly one flow step. */
+  matching: number;
   elapsedMs: number;
   /** CPU the load process used (ms): it shares the machine with the hub. */
   cpuMs: number;
@@ -49,12 +52,13 @@ async function load(
   seconds: number,
   match: number,
   batch: number,
+  unique: number,
 ): Promise<LoadResult> {
   const ua =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
   const started = Date.now();
   const end = started + seconds * 1000;
-  const result: LoadResult = { sent: 0, accepted: 0, failed: 0, elapsedMs: 0, cpuMs: 0 };
+  const result: LoadResult = { sent: 0, accepted: 0, failed: 0, matching: 0, elapsedMs: 0, cpuMs: 0 };
   const cpu0 = process.cpuUsage();
   // Keep-alive node:http, a cheaper client than fetch: the generator shares the hub's CPU.
   const target = new URL(`${url}/api/v1/activities`);
@@ -65,14 +69,18 @@ async function load(
     const due = Math.floor(((Date.now() - started) / 1000) * rate);
     while (result.sent < due && inflight.size < 256) {
       const tenant = n++ % keys.length;
+      let matching = 0;
       const activities = Array.from({ length: batch }, (_, i) => {
         const fires = Math.random() < match;
+        if (fires) matching++;
         const page = fires ? `/p${(n + i) % CAMPAIGNS_PER_TENANT}/item` : `/blog/${(n + i) % 500}`;
+        // A click id makes the URL unique, as ad traffic does: no enrichment cache hit on it.
+        const click = Math.random() < unique ? `&gclid=${Math.random().toString(36).slice(2)}` : "";
         return {
           type: "visit_web_page",
           leadId: `lead-${Math.floor(Math.random() * LEADS_PER_TENANT)}`,
           attributes: {
-            url: `https://shop.example${page}?utm_source=bench`,
+            url: `https://shop.example${page}?utm_source=bench${click}`,
             userAgent: ua,
             ip: `81.2.69.${(n + i) % 250}`,
           },
@@ -81,8 +89,10 @@ async function load(
       result.sent += batch;
       const p = postJson(agent, target, { authorization: `Bearer ${keys[tenant]!}` }, JSON.stringify({ activities }))
         .then((status) => {
-          if (status === 202) result.accepted += batch;
-          else result.failed += batch;
+          if (status === 202) {
+            result.accepted += batch;
+            result.matching += matching;
+          } else result.failed += batch;
         })
         .finally(() => inflight.delete(p));
       inflight.add(p);
@@ -107,6 +117,7 @@ async function main(): Promise<void> {
   const seconds = Math.min(arg("seconds", 20), 60);
   const match = Math.min(arg("match", 0.1), 1);
   const batch = arg("batch", 200);
+  const unique = Math.min(arg("unique", 0), 1);
   const dataDir = mkdtempSync(join(tmpdir(), "bench-triggers-"));
   const latencies: number[] = [];
   const hub = createHub(
@@ -164,16 +175,16 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(
-      `100 active campaigns across ${TENANTS} tenants; sending ${rate} activities/s for ${seconds} s (match ${match}, batch ${batch})\n`,
+      `100 active campaigns across ${TENANTS} tenants; sending ${rate} activities/s for ${seconds} s (match ${match}, batch ${batch}, unique URLs ${unique})\n`,
     );
-    const child = fork(__filename, ["--load", JSON.stringify({ url, keys, rate, seconds, match, batch })], {
+    const child = fork(__filename, ["--load", JSON.stringify({ url, keys, rate, seconds, match, batch, unique })], {
       execArgv: ["--import", "tsx"],
     });
     const loadResult = await new Promise<LoadResult>((resolve, reject) => {
       child.once("message", (m) => resolve(m as LoadResult));
       child.once("exit", (code) => reject(new Error(`load process exited with ${code}`)));
     });
-    const expected = Math.round(loadResult.accepted * match);
+    const expected = loadResult.matching;
     const queue = await hub.services.queue();
     const drainDeadline = Date.now() + 30_000;
     while (Date.now() < drainDeadline) {
@@ -211,8 +222,9 @@ if (process.argv[2] === "--load") {
     seconds: number;
     match: number;
     batch: number;
+    unique: number;
   };
-  void load(o.url, o.keys, o.rate, o.seconds, o.match, o.batch).then((r) => {
+  void load(o.url, o.keys, o.rate, o.seconds, o.match, o.batch, o.unique).then((r) => {
     process.send?.(r);
     process.exit(0);
   });
