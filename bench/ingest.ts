@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchActivityInput } from "./lib/fixtures";
 import { percentile, runLoad, type LoadResult } from "./lib/load";
-import { startProcess, stopProcess } from "./lib/processes";
+import { startProcess, stopProcess, waitForIdle } from "./lib/processes";
 
 /**
  * `npm run bench:ingest`: the hub on the embedded profile (every 202 durable: fsync in queue and
@@ -86,6 +86,8 @@ async function main(): Promise<void> {
 
   const hub = await startProcess(["core/main.ts"], env, `http://127.0.0.1:${HUB_PORT}/health/ready`);
   for (const s of scenarios) {
+    // Each scenario starts on a settled hub: the store indexes earlier writes in the background.
+    await waitForIdle(hub);
     // A short warm-up so JIT and SQLite caches are hot, then the measured run.
     await runLoad({
       url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 
 /** Starts a Node/TypeScript program as a child process with tsx; resolves when `readyUrl` answers 2xx. */
 export async function startProcess(
@@ -33,4 +34,23 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
   await once(child, "exit");
   clearTimeout(timer);
+}
+
+/**
+ * Waits until a child process has settled (under `maxCpu` cores over a second), e.g. until a
+ * store's background indexing of the previous scenario's writes is done. Bounded by `timeoutMs`.
+ */
+export async function waitForIdle(child: ChildProcess, maxCpu = 0.15, timeoutMs = 90_000): Promise<void> {
+  const ticks = (): number => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
+  };
+  const deadline = Date.now() + timeoutMs;
+  let last = ticks();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = ticks();
+    if ((now - last) / 100 < maxCpu) return;
+    last = now;
+  }
 }

@@ -208,11 +208,14 @@ export class EmbeddedQueue implements ActivityQueue {
     }
     for (const [partition, list] of byPartition) this.pending.push({ topic, partition, records: list, ts });
     const written = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
-    if (!this.flushScheduled && !this.inFlight) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
     return written;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight || this.pending.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /**
@@ -269,7 +272,8 @@ export class EmbeddedQueue implements ActivityQueue {
       const error = new Error(event.message);
       for (const w of group.waiters) w.reject(error);
     }
-    this.flush();
+    this.scheduleFlush();
+    this.notifyDrained();
   }
 
   private failPending(error: Error): void {

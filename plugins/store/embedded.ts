@@ -122,6 +122,8 @@ export class EmbeddedStore implements ActivityStore {
   private stopping = false;
   private progressWaiters: Array<Waiter & { target: number }> = [];
   private pauseWaiters: Array<() => void> = [];
+  /** False once the indexer reported it found nothing to do, until it is woken. */
+  private indexerAwake = true;
   private readonly maxMemstore: number;
   private readonly backpressureTimeoutMs: number;
 
@@ -408,11 +410,14 @@ export class EmbeddedStore implements ActivityStore {
   private append(activities: Activity[]): Promise<void> {
     for (const a of activities) this.pending.push(a);
     const done = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
-    if (!this.flushScheduled && !this.inFlight) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.scheduleFlush();
     return done;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight || this.pending.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /**
@@ -461,9 +466,9 @@ export class EmbeddedStore implements ActivityStore {
         }
         // Readable before anyone hears it is durable.
         this.memstore.add(done.seq, done.items, done.lines);
-        this.worker?.postMessage({ type: "wake" });
+        this.wakeIndexer();
         for (const w of done.waiters) w.resolve();
-        this.flush();
+        this.scheduleFlush();
         break;
       }
       case "claimed":
@@ -533,6 +538,7 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   private spawnIndexer(paused: boolean): Promise<void> {
+    this.indexerAwake = true; // a new indexer looks for segments as it starts
     const worker = startIndexer({
       sqlite: SQLITE_MODULE,
       storePath: join(this.options.dataDir, "store.db"),
@@ -576,6 +582,16 @@ export class EmbeddedStore implements ActivityStore {
     });
   }
 
+  /**
+   * Tells the indexer a new segment is durable, unless it is busy: a busy indexer looks for more
+   * segments after each chunk by itself. One message per idle period, not one per segment.
+   */
+  private wakeIndexer(): void {
+    if (this.indexerAwake || !this.worker) return;
+    this.indexerAwake = true;
+    this.worker.postMessage({ type: "wake" });
+  }
+
   private onIndexer(event: IndexerEvent): void {
     switch (event.type) {
       case "ready":
@@ -592,6 +608,11 @@ export class EmbeddedStore implements ActivityStore {
         break;
       case "paused":
         for (const w of this.pauseWaiters.splice(0)) w();
+        break;
+      case "idle":
+        this.indexerAwake = false;
+        // A segment may have become durable after the indexer last looked.
+        if (this.nextSeq - 1 > event.indexedUpto) this.wakeIndexer();
         break;
       case "error":
         this.indexerError = event.message;

@@ -33,6 +33,8 @@ export type IndexerCommand = { type: "wake" } | { type: "pause" } | { type: "res
 export type IndexerEvent =
   | { type: "ready" | "progress"; indexedUpto: number; durableUpto: number }
   | { type: "paused"; indexedUpto: number }
+  /** Found nothing to index: it waits for a `wake` (or its sync tick) before looking again. */
+  | { type: "idle"; indexedUpto: number }
   | { type: "error"; message: string };
 
 const WORKER_SOURCE = String.raw`"use strict";
@@ -154,6 +156,7 @@ function run() {
   if (paused || stopping) return;
   try {
     if (indexChunk()) schedule();
+    else parentPort.postMessage({ type: "idle", indexedUpto });
   } catch (error) {
     parentPort.postMessage({ type: "error", message: String((error && error.stack) || error) });
     shutdown(1);
