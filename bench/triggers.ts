@@ -26,10 +26,12 @@ const CAMPAIGNS_PER_TENANT = 10;
 const LEADS_PER_TENANT = 5000;
 const ADMIN = "bench-admin-token-0123456789abcdef";
 
-function arg(name: string, fallback: number): number {
+function arg(name: string, fallback: number, allowZero = false): number {
   const i = process.argv.indexOf(`--${name}`);
   const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
+    throw new Error(`--${name} must be a ${allowZero ? "non-negative" : "positive"} number`);
+  }
   return value;
 }
 
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
   const seconds = Math.min(arg("seconds", 20), 60);
   const match = Math.min(arg("match", 0.1), 1);
   const batch = arg("batch", 200);
-  const unique = Math.min(arg("unique", 0), 1);
+  const unique = Math.min(arg("unique", 0, true), 1);
   const dataDir = mkdtempSync(join(tmpdir(), "bench-triggers-"));
   const latencies: number[] = [];
   const hub = createHub(
