@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { tempDir } from "../test/support/tmp";
-import { EffectLedger, EffectNotPerformed, type CommitPoint } from "./effects";
+import { EffectLedger, EffectNotPerformed, type CommitPoint, type EffectOptions } from "./effects";
 
 /** A promise that never settles: the effect of a process killed in the middle of it. */
 const forever = (): Promise<never> => new Promise<never>(() => undefined);
@@ -31,35 +31,29 @@ describe("EffectLedger commit point", () => {
     tmp.cleanup();
   });
 
-  /** Starts an effect in `ledger` that reaches its commit point and then hangs (the crash). */
-  async function crashAfterCommit(ledger: EffectLedger, key: string): Promise<void> {
-    let committed!: () => void;
-    const reached = new Promise<void>((resolve) => (committed = resolve));
+  /**
+   * Starts an effect in `ledger` that hangs (the crash), after its commit point or before it;
+   * resolves once it got there.
+   */
+  async function crash(ledger: EffectLedger, key: string, options: EffectOptions, afterCommit: boolean): Promise<void> {
+    let reached!: () => void;
+    const there = new Promise<void>((resolve) => (reached = resolve));
     void ledger.once(
       key,
       async (commit: CommitPoint) => {
-        await commit();
-        committed();
+        if (afterCommit) await commit();
+        reached();
         return forever();
       },
-      { inDoubt: "skip", commitPoint: true },
+      options,
     );
-    await reached;
+    await there;
   }
+  const crashAfterCommit = (ledger: EffectLedger, key: string) =>
+    crash(ledger, key, { inDoubt: "skip", commitPoint: true }, true);
 
   it("performs again when the crash came before the commit point", async () => {
-    const first = incarnation();
-    let started!: () => void;
-    const running = new Promise<void>((resolve) => (started = resolve));
-    void first.once(
-      "k",
-      async () => {
-        started();
-        return forever();
-      },
-      { inDoubt: "skip", commitPoint: true },
-    );
-    await running;
+    await crash(incarnation(), "k", { inDoubt: "skip", commitPoint: true }, false);
     const result = await incarnation().once("k", effect, { inDoubt: "skip", commitPoint: true });
     assert.deepEqual(result, { performed: true, value: "sent" });
     assert.equal(performed, 1);
@@ -174,18 +168,7 @@ describe("EffectLedger commit point", () => {
   });
 
   it("keeps the claim-first behaviour of `skip` without commit point", async () => {
-    const first = incarnation();
-    let started!: () => void;
-    const running = new Promise<void>((resolve) => (started = resolve));
-    void first.once(
-      "k",
-      async () => {
-        started();
-        return forever();
-      },
-      { inDoubt: "skip" },
-    );
-    await running;
+    await crash(incarnation(), "k", { inDoubt: "skip" }, false);
     const result = await incarnation().once("k", effect, { inDoubt: "skip" });
     assert.deepEqual(result, { performed: false, reason: "in_doubt", value: undefined });
     assert.equal(performed, 0);

@@ -303,26 +303,46 @@ export async function sendAtCommitPoint(
   } catch (error) {
     throw refused(error);
   }
-  try {
-    await commit();
-  } catch (error) {
-    raw.destroy(error instanceof Error ? error : new Error(String(error)));
-    await sending.catch(() => undefined);
-    throw error;
-  }
-  if (failed) {
-    // The send failed while the dot was still held: the server never got the whole message.
-    const error = await sending.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    throw new EffectNotPerformed(`SMTP send failed before the final dot: ${String(error)}`, { cause: error });
-  }
+  await passCommitPoint(
+    commit,
+    (error) => raw.destroy(error instanceof Error ? error : new Error(String(error))),
+    sending,
+    () => failed,
+    "SMTP send failed before the final dot",
+  );
   raw.end(); // releases the terminating dot: the irrevocable instant
   try {
     await sending;
   } catch (error) {
     throw refused(error);
+  }
+}
+
+/**
+ * The commit point of a send whose last part is still held back: runs `commit()`, aborting the
+ * send if that throws. If the send failed meanwhile, the receiver never got the whole of it:
+ * `EffectNotPerformed` (`what` says which part). Otherwise the caller releases the last part.
+ */
+async function passCommitPoint(
+  commit: () => Promise<void>,
+  abort: (error: unknown) => void,
+  sending: Promise<unknown>,
+  failed: () => boolean,
+  what: string,
+): Promise<void> {
+  try {
+    await commit();
+  } catch (error) {
+    abort(error);
+    await sending.catch(() => undefined);
+    throw error;
+  }
+  if (failed()) {
+    const error = await sending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    throw new EffectNotPerformed(`${what}: ${String(error)}`, { cause: error });
   }
 }
 
@@ -394,21 +414,13 @@ export async function postAtCommitPoint(
     await early.arrayBuffer().catch(() => undefined);
     return answered(early.status);
   }
-  try {
-    await commit();
-  } catch (error) {
-    release(false);
-    await responding.catch(() => undefined);
-    throw error;
-  }
-  if (failed) {
-    // The request failed while the last byte was still held: the receiver never got the whole body.
-    const error = await responding.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    throw new EffectNotPerformed(`webhook failed before the last byte: ${String(error)}`, { cause: error });
-  }
+  await passCommitPoint(
+    commit,
+    () => release(false),
+    responding,
+    () => failed,
+    "webhook failed before the last byte",
+  );
   release(true);
   let response: Response;
   try {

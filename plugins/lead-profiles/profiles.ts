@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
+import { RecentCache } from "../../core/recent-cache";
 import { openSqlite, type SqliteDatabase } from "../../core/sqlite";
 
 export interface LeadProfile {
@@ -49,15 +50,12 @@ export class LeadProfiles {
          last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at`,
     );
     // This process is the profiles' only writer, so recently used profiles stay parsed in memory:
-    // a hot lead costs no read and no JSON parse of its counters. Entries are replaced, never
-    // mutated in place, so a transaction that rolls back leaves the cache as it was.
-    const cache = new Map<string, CachedProfile>();
+    // a hot lead costs no read and no JSON parse of its counters. The cache only takes states
+    // once their transaction committed, and never mutates them: a rollback leaves it as it was.
+    const cache = new RecentCache<string, CachedProfile>(CACHE_LEADS);
     const load = (tenantId: string, key: string, slot: string): CachedProfile | undefined => {
       const hit = cache.get(slot);
-      if (hit) {
-        cache.delete(slot); // re-insert below keeps the Map in least-recently-used order
-        return hit;
-      }
+      if (hit) return hit;
       const row = read.get(tenantId, key) as Omit<ProfileRow, "lead_key" | "updated_at"> | undefined;
       if (!row) return undefined;
       return {
@@ -116,16 +114,9 @@ export class LeadProfiles {
       return { applied, updates };
     });
     this.applyBatch = (activities) => {
-      let result: ReturnType<typeof apply>;
-      try {
-        result = apply(activities);
-      } catch (error) {
-        cache.clear();
-        throw error;
-      }
+      const result = apply(activities);
       // Committed: the new states become the cached ones.
       for (const [slot, state] of result.updates) cache.set(slot, state);
-      while (cache.size > CACHE_LEADS) cache.delete(cache.keys().next().value!);
       return result.applied;
     };
   }
@@ -157,7 +148,7 @@ export class LeadProfiles {
   }
 }
 
-/** Profiles kept parsed in memory (least recently used evicted first). */
+/** Profiles kept parsed in memory (recently used ones). */
 const CACHE_LEADS = 100_000;
 
 interface CachedProfile {

@@ -67,7 +67,7 @@ describe("embedded queue: writer thread", () => {
       );
     await publish(0, 10);
     // The writer thread dies while a group may be in flight: nothing it did not confirm resolves.
-    const writer = (queue as unknown as { writer: { terminate(): Promise<number> } }).writer;
+    const writer = (queue as unknown as { writer: { current: { terminate(): Promise<number> } } }).writer.current;
     const lost = publish(10, 10);
     await writer.terminate();
     await assert.rejects(lost);

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { HealthStatus } from "../../core/health";
 import type { Statement } from "better-sqlite3";
-import type { Worker } from "node:worker_threads";
+import { GroupWriter } from "../../core/group-writer";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type {
   ActivityQueue,
@@ -13,7 +13,7 @@ import type {
   Subscription,
 } from "./contract";
 import { partitionFor } from "./partitioner";
-import { startQueueWriter, type QueueWriterCommand, type QueueWriterEvent, type WriterBatch } from "./writer";
+import { startQueueWriter, type QueueWriterCommand, type WriterBatch } from "./writer";
 
 export interface EmbeddedQueueOptions {
   /** Folder of `queue.db`. */
@@ -43,13 +43,8 @@ interface PendingBatch {
   partition: number;
   records: QueueRecord[];
   ts: number;
-  /** The offset after this batch, assigned when it is written. */
+  /** The offset after this batch, assigned when it is sent to the writer. */
   end?: number;
-}
-
-interface Waiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
 }
 
 /** Recently published batches of one partition, contiguous up to its durable end. */
@@ -96,17 +91,8 @@ export class EmbeddedQueue implements ActivityQueue {
   readonly type = "embedded";
   private db?: SqliteDatabase;
   private offsetsDb?: SqliteDatabase;
-  private writer?: Worker;
-  private respawnTimer?: NodeJS.Timeout;
-  /** Batches waiting for the next group, and the publishes waiting on them. */
-  private pending: PendingBatch[] = [];
-  private pendingWaiters: Waiter[] = [];
-  /** The group the writer is committing (one at a time). */
-  private inFlight?: { seq: number; batches: PendingBatch[]; waiters: Waiter[] };
-  private nextSeq = 1;
-  private flushScheduled = false;
-  private stopping = false;
-  private readonly drainWaiters: Array<() => void> = [];
+  /** The writer thread and the group commit in front of it. */
+  private writer?: GroupWriter<PendingBatch, PendingBatch[]>;
   /** Next offset to assign, per topic and partition (includes commits whose fsync is under way). */
   private readonly nextOffset = new Map<string, number>();
   /** End of what is durable, per topic and partition: consumers never read past it. */
@@ -164,8 +150,8 @@ export class EmbeddedQueue implements ActivityQueue {
     this.offsetsDb = openSqlite(path);
     this.offsetsDb.pragma("synchronous = NORMAL");
     this.reloadOffsets();
-    this.stopping = false;
-    await this.spawnWriter();
+    this.writer = this.groupWriter();
+    await this.writer.start();
     const retention = this.options.retentionMs ?? 7 * 24 * 3600 * 1000;
     this.retentionTimer = setInterval(() => this.applyRetention(retention), 60_000);
     this.retentionTimer.unref();
@@ -174,20 +160,9 @@ export class EmbeddedQueue implements ActivityQueue {
   async stop(): Promise<void> {
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (this.retentionTimer) clearInterval(this.retentionTimer);
-    if (this.respawnTimer) clearTimeout(this.respawnTimer);
     // Publishes already made are written before the writer stops.
-    while (this.inFlight || (this.pending.length > 0 && this.writer)) {
-      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-    }
-    this.stopping = true;
-    this.failPending(new Error("embedded queue is stopped"));
-    const writer = this.writer;
+    await this.writer?.stop();
     this.writer = undefined;
-    if (writer) {
-      const exited = new Promise((resolve) => writer.once("exit", resolve));
-      writer.postMessage({ type: "stop" } satisfies QueueWriterCommand);
-      await exited;
-    }
     this.flushOffsets();
     this.offsetsDb?.close();
     this.db?.close();
@@ -196,8 +171,7 @@ export class EmbeddedQueue implements ActivityQueue {
   }
 
   async publish(topic: string, records: QueueRecord[]): Promise<void> {
-    this.requireOpen();
-    if (this.stopping) throw new Error("embedded queue is stopped");
+    const { writer } = this.requireOpen();
     const ts = Date.now();
     const byPartition = new Map<number, QueueRecord[]>();
     for (const record of records) {
@@ -206,128 +180,48 @@ export class EmbeddedQueue implements ActivityQueue {
       if (list) list.push(record);
       else byPartition.set(partition, [record]);
     }
-    for (const [partition, list] of byPartition) this.pending.push({ topic, partition, records: list, ts });
-    const written = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
-    this.scheduleFlush();
-    return written;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.inFlight || this.pending.length === 0) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    return writer.add([...byPartition].map(([partition, list]) => ({ topic, partition, records: list, ts })));
   }
 
   /**
-   * Hands what is pending to the writer as one group. Offsets are assigned here, in publish
-   * order; they become readable once the writer reports the group committed.
+   * Publishes go through a writer thread, one group at a time. Offsets are assigned when a group
+   * is sent, in publish order; they become readable once the writer reports it written.
    */
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.inFlight || this.pending.length === 0) return this.notifyDrained();
-    const writer = this.writer;
-    if (!writer) return this.failPending(new Error("the embedded queue's writer is down"));
-    const batches = this.pending;
-    const waiters = this.pendingWaiters;
-    this.pending = [];
-    this.pendingWaiters = [];
-    const out: WriterBatch[] = [];
-    for (const batch of batches) {
-      const slot = `${batch.topic}\u0000${batch.partition}`;
-      const base = this.nextOffset.get(slot) ?? 0;
-      const records = batch.records;
-      batch.end = base + records.length;
-      this.nextOffset.set(slot, batch.end);
-      out.push({
-        topic: batch.topic,
-        partition: batch.partition,
-        base,
-        ts: batch.ts,
-        keys: records.map((r) => r.key),
-        values: records.map((r) => r.value),
-        headers: records.some((r) => r.headers !== undefined) ? records.map((r) => r.headers ?? null) : null,
-      });
-    }
-    const seq = this.nextSeq++;
-    this.inFlight = { seq, batches, waiters };
-    writer.postMessage({ type: "append", seq, batches: out } satisfies QueueWriterCommand);
-  }
-
-  private onWriter(event: QueueWriterEvent): void {
-    if (event.type === "ready") return;
-    const group = this.inFlight;
-    if (!group || group.seq !== event.seq) return;
-    this.inFlight = undefined;
-    if (event.type === "appended") {
-      for (const batch of group.batches) {
-        const slot = `${batch.topic}\u0000${batch.partition}`;
-        this.remember(slot, batch);
-        if (batch.end! > (this.durableEnd.get(slot) ?? 0)) this.durableEnd.set(slot, batch.end!);
-        this.wakeups.emit(slot);
-      }
-      for (const w of group.waiters) w.resolve();
-    } else {
-      // Rolled back: offsets already counted for this group are free again.
-      this.reloadOffsets();
-      const error = new Error(event.message);
-      for (const w of group.waiters) w.reject(error);
-    }
-    this.scheduleFlush();
-    this.notifyDrained();
-  }
-
-  private failPending(error: Error): void {
-    const waiters = this.pendingWaiters;
-    this.pending = [];
-    this.pendingWaiters = [];
-    for (const w of waiters) w.reject(error);
-    this.notifyDrained();
-  }
-
-  private notifyDrained(): void {
-    if (this.inFlight || this.pending.length > 0) return;
-    for (const resolve of this.drainWaiters.splice(0)) resolve();
-  }
-
-  private spawnWriter(): Promise<void> {
-    const writer = startQueueWriter({ sqlite: SQLITE_MODULE, path: this.db!.name });
-    this.writer = writer;
-    return new Promise<void>((resolve, reject) => {
-      let ready = false;
-      writer.on("message", (event: QueueWriterEvent) => {
-        if (event.type === "ready") {
-          ready = true;
-          resolve();
+  private groupWriter(): GroupWriter<PendingBatch, PendingBatch[]> {
+    return new GroupWriter<PendingBatch, PendingBatch[]>({
+      name: "the embedded queue's writer",
+      spawn: () => startQueueWriter({ sqlite: SQLITE_MODULE, path: this.db!.name }),
+      send: (batches) => {
+        const out: WriterBatch[] = [];
+        for (const batch of batches) {
+          const slot = `${batch.topic}\u0000${batch.partition}`;
+          const base = this.nextOffset.get(slot) ?? 0;
+          const records = batch.records;
+          batch.end = base + records.length;
+          this.nextOffset.set(slot, batch.end);
+          out.push({
+            topic: batch.topic,
+            partition: batch.partition,
+            base,
+            ts: batch.ts,
+            keys: records.map((r) => r.key),
+            values: records.map((r) => r.value),
+            headers: records.some((r) => r.headers !== undefined) ? records.map((r) => r.headers ?? null) : null,
+          });
         }
-        this.onWriter(event);
-      });
-      writer.on("error", (error) => {
-        if (!ready) reject(error);
-      });
-      writer.on("exit", (code) => {
-        if (this.writer !== writer) return;
-        this.writer = undefined;
-        if (!ready) reject(new Error(`queue writer exited with ${code} before it was ready`));
-        // Whatever it was committing may or may not be durable: fail it (the client retries) and
-        // take the offsets from the file again.
-        const lost = this.inFlight;
-        this.inFlight = undefined;
-        const error = new Error(`the embedded queue's writer exited with ${code}`);
-        for (const w of lost?.waiters ?? []) w.reject(error);
-        this.failPending(error);
-        if (ready && !this.stopping && this.db) {
-          this.respawnTimer = setTimeout(() => {
-            if (this.db && !this.stopping && !this.writer) {
-              this.reloadOffsets();
-              this.spawnWriter().then(
-                () => this.flush(),
-                () => undefined,
-              );
-            }
-          }, 1_000);
-          this.respawnTimer.unref();
+        const message: QueueWriterCommand = { type: "append", batches: out };
+        return { message, group: batches };
+      },
+      onWritten: (batches) => {
+        for (const batch of batches) {
+          const slot = `${batch.topic}\u0000${batch.partition}`;
+          this.remember(slot, batch);
+          if (batch.end! > (this.durableEnd.get(slot) ?? 0)) this.durableEnd.set(slot, batch.end!);
+          this.wakeups.emit(slot);
         }
-      });
+      },
+      // Rolled back, or the writer died with it: the file says which offsets are taken.
+      onLost: () => this.reloadOffsets(),
     });
   }
 
@@ -546,9 +440,13 @@ export class EmbeddedQueue implements ActivityQueue {
     return statement;
   }
 
-  private requireOpen(): { db: SqliteDatabase; offsetsDb: SqliteDatabase } {
-    if (!this.db || !this.offsetsDb) throw new Error("embedded queue is not started");
-    return { db: this.db, offsetsDb: this.offsetsDb };
+  private requireOpen(): {
+    db: SqliteDatabase;
+    offsetsDb: SqliteDatabase;
+    writer: GroupWriter<PendingBatch, PendingBatch[]>;
+  } {
+    if (!this.db || !this.offsetsDb || !this.writer) throw new Error("embedded queue is not started");
+    return { db: this.db, offsetsDb: this.offsetsDb, writer: this.writer };
   }
 }
 

@@ -1,10 +1,11 @@
 import { Worker } from "node:worker_threads";
+import { groupWriterSource } from "../../core/group-writer";
 
 /**
  * The embedded queue's writer: a `worker_threads` Worker owning the connection that appends
- * record batches to `queue.db`, with `synchronous=FULL`. It acks a group after its commit (the
- * fsync), so the event loop never copies record bytes into SQLite or waits for the disk: it
- * builds the next group meanwhile. The batch text (keys and values joined) is built here too.
+ * record batches to `queue.db`, with `synchronous=FULL`, behind a `GroupWriter`
+ * (`core/group-writer.ts`). The batch text (keys and values joined) is built here too, off the
+ * event loop.
  */
 
 export interface QueueWriterConfig {
@@ -25,15 +26,9 @@ export interface WriterBatch {
   headers: Array<Record<string, string> | null> | null;
 }
 
-export type QueueWriterCommand = { type: "append"; seq: number; batches: WriterBatch[] } | { type: "stop" };
+export type QueueWriterCommand = { type: "append"; batches: WriterBatch[] } | { type: "stop" };
 
-export type QueueWriterEvent =
-  { type: "ready" } | { type: "appended"; seq: number } | { type: "failed"; seq: number; message: string };
-
-const WORKER_SOURCE = String.raw`"use strict";
-const { parentPort, workerData: cfg } = require("node:worker_threads");
-const Database = require(cfg.sqlite);
-
+const WORKER_SOURCE = groupWriterSource(String.raw`
 const db = new Database(cfg.path, { fileMustExist: true });
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = FULL");
@@ -45,8 +40,8 @@ const insert = db.prepare(
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 );
 const lengths = (list) => list.map((s) => s.length).join(",");
-const append = db.transaction((batches) => {
-  for (const b of batches) {
+const write = db.transaction((m) => {
+  for (const b of m.batches) {
     insert.run(
       b.topic, b.partition, b.base, b.base + b.keys.length - 1, b.ts,
       b.keys.join(""), lengths(b.keys), b.values.join(""), lengths(b.values),
@@ -54,22 +49,7 @@ const append = db.transaction((batches) => {
     );
   }
 });
-
-parentPort.on("message", (m) => {
-  if (m.type === "append") {
-    try {
-      append(m.batches);
-      parentPort.postMessage({ type: "appended", seq: m.seq });
-    } catch (error) {
-      parentPort.postMessage({ type: "failed", seq: m.seq, message: String(error) });
-    }
-  } else if (m.type === "stop") {
-    db.close();
-    process.exit(0);
-  }
-});
-parentPort.postMessage({ type: "ready" });
-`;
+`);
 
 export function startQueueWriter(config: QueueWriterConfig): Worker {
   return new Worker(WORKER_SOURCE, { eval: true, workerData: config, execArgv: [] });

@@ -289,7 +289,7 @@ describe("embedded store: LSM write path", () => {
   });
 
   it("restarts a dead indexer or log writer; reads and later puts keep working", async () => {
-    type Workers = { worker?: Worker; writer?: Worker };
+    type Workers = { worker?: Worker; writer?: { current?: Worker } };
     const a = activity("t-respawn", "lead-1", "visit_web_page", base, received);
     const b = activity("t-respawn", "lead-1", "visit_web_page", base + 1, received + 1);
     const c = activity("t-respawn", "lead-1", "visit_web_page", base + 2, received + 2);
@@ -301,7 +301,7 @@ describe("embedded store: LSM write path", () => {
       assert.equal((await store.health()).status, "degraded");
       await store.whenIndexed(); // the indexer is back within about a second
       assert.equal(store.unindexed, 0);
-      await internals.writer!.terminate();
+      await internals.writer!.current!.terminate();
       await assert.rejects(store.put([b]), UnavailableError);
       await new Promise((r) => setTimeout(r, 1_300));
       await store.put([b, c]);

@@ -40,6 +40,7 @@ import type { Activity } from "../../core/activity/model";
 import { activityIdFloor } from "../../core/activity/ids";
 import { activityJson } from "../../core/activity/serialize";
 import { UnavailableError } from "../../core/errors";
+import { GroupWriter, stopWorker } from "../../core/group-writer";
 import type { HealthStatus } from "../../core/health";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
@@ -77,12 +78,11 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
-/** The segment the log writer is committing. */
-interface InFlight {
+/** A segment sent to the log writer. */
+interface Segment {
   seq: number;
   items: Activity[];
   lines: string[];
-  waiters: Waiter[];
   trimTo: number | undefined;
 }
 
@@ -101,15 +101,12 @@ export class EmbeddedStore implements ActivityStore {
   readonly type = "embedded";
   private db?: SqliteDatabase;
   private statements?: ReturnType<EmbeddedStore["prepare"]>;
-  private writer?: Worker;
-  private inFlight?: InFlight;
+  /** The log writer thread and the group commit in front of it. */
+  private writer?: GroupWriter<Activity, Segment>;
   private claims = new Map<number, { resolve: (ids: string[]) => void; reject: (error: unknown) => void }>();
   private nextClaim = 1;
   private memstore = new Memstore();
   private nextSeq = 1;
-  private pending: Activity[] = [];
-  private pendingWaiters: Waiter[] = [];
-  private flushScheduled = false;
   private blocked: Blocked[] = [];
   private indexedUpto = 0;
   private durableUpto = 0;
@@ -118,7 +115,6 @@ export class EmbeddedStore implements ActivityStore {
   private worker?: Worker;
   private indexerError?: string;
   private respawnTimer?: NodeJS.Timeout;
-  private respawnWriterTimer?: NodeJS.Timeout;
   private stopping = false;
   private progressWaiters: Array<Waiter & { target: number }> = [];
   private pauseWaiters: Array<() => void> = [];
@@ -169,7 +165,8 @@ export class EmbeddedStore implements ActivityStore {
       log.close();
       this.db = db;
       this.statements = this.prepare(db);
-      await this.spawnLogWriter();
+      this.writer = this.logWriter();
+      await this.writer.start();
       await this.spawnIndexer(this.options.indexerPaused ?? false);
     } catch (error) {
       if (log.open) log.close();
@@ -177,7 +174,7 @@ export class EmbeddedStore implements ActivityStore {
       this.statements = undefined;
       const writer = this.writer;
       this.writer = undefined;
-      await writer?.terminate();
+      await writer?.stop();
       db.close();
       throw error;
     }
@@ -191,21 +188,13 @@ export class EmbeddedStore implements ActivityStore {
       b.reject(new UnavailableError("The store is stopping"));
     }
     // Let accepted puts finish: the segment being committed, then what is pending.
-    for (;;) {
-      if (!this.inFlight) this.flush();
-      const inFlight = this.inFlight;
-      if (!inFlight) break;
-      await new Promise<void>((resolve) => inFlight.waiters.push({ resolve, reject: () => resolve() }));
-    }
+    await this.writer?.drain();
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
-    if (this.respawnWriterTimer) clearTimeout(this.respawnWriterTimer);
-    await Promise.all([stopWorker(this.worker), stopWorker(this.writer)]);
+    await Promise.all([stopWorker(this.worker), this.writer?.stop()]);
     this.worker = undefined;
     this.writer = undefined;
     for (const w of this.progressWaiters.splice(0)) w.reject(new Error("the store stopped"));
     for (const w of this.pauseWaiters.splice(0)) w();
-    for (const w of this.pendingWaiters.splice(0)) w.reject(new UnavailableError("The store stopped"));
-    this.pending = [];
     for (const c of this.claims.values()) c.reject(new UnavailableError("The store stopped"));
     this.claims.clear();
     this.db.close();
@@ -217,18 +206,18 @@ export class EmbeddedStore implements ActivityStore {
 
   claimClientIds(tenantId: string, claims: ClientIdClaim[]): Promise<string[]> {
     this.open();
-    const writer = this.writer;
+    const writer = this.writer?.current;
     if (!writer) return Promise.reject(new UnavailableError("The store's log writer is down"));
     if (claims.length === 0) return Promise.resolve([]);
     const req = this.nextClaim++;
     return new Promise<string[]>((resolve, reject) => {
       this.claims.set(req, { resolve, reject });
-      this.send(writer, {
+      writer.postMessage({
         type: "claim",
         req,
         tenantId,
         claims: claims.map((c): [string, string] => [c.clientId, c.proposedId]),
-      });
+      } satisfies LogWriterCommand);
     });
   }
 
@@ -349,7 +338,7 @@ export class EmbeddedStore implements ActivityStore {
 
   async health(): Promise<HealthStatus> {
     if (!this.db) return { ok: false, status: "down", detail: "not started" };
-    if (!this.writer) return { ok: false, status: "down", detail: "log writer down" };
+    if (!this.writer?.current) return { ok: false, status: "down", detail: "log writer down" };
     const behind = this.memstore.size;
     if (!this.worker) {
       return {
@@ -368,8 +357,7 @@ export class EmbeddedStore implements ActivityStore {
   whenIndexed(): Promise<void> {
     this.open();
     // The segment being committed and the group pending behind it count too.
-    const last = this.inFlight?.seq ?? this.nextSeq - 1;
-    const target = last + (this.pending.length > 0 ? 1 : 0);
+    const target = this.nextSeq - 1 + (this.writer?.groupsAhead ?? 0);
     if (this.indexedUpto >= target) return Promise.resolve();
     return new Promise((resolve, reject) => this.progressWaiters.push({ target, resolve, reject }));
   }
@@ -394,7 +382,7 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   private hasRoom(n: number): boolean {
-    const used = this.memstore.size + this.pending.length + (this.inFlight?.items.length ?? 0);
+    const used = this.memstore.size + (this.writer?.backlog ?? 0);
     return used === 0 || used + n <= this.maxMemstore;
   }
 
@@ -406,134 +394,56 @@ export class EmbeddedStore implements ActivityStore {
     }
   }
 
-  /** Queues activities for the next group commit. */
+  /** Queues activities for the next segment. */
   private append(activities: Activity[]): Promise<void> {
-    for (const a of activities) this.pending.push(a);
-    const done = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
-    this.scheduleFlush();
-    return done;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.inFlight || this.pending.length === 0) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    if (!this.writer) return Promise.reject(new Error("embedded store is not started"));
+    return this.writer.add(activities);
   }
 
   /**
-   * Sends what is pending to the log writer as one segment (one row, one fsync there). One
-   * segment is in flight at a time; puts arriving meanwhile form the next group.
+   * The log writer: what is put during one event-loop turn becomes one segment (one row, one
+   * fsync in the writer thread); one segment is in flight at a time, puts arriving meanwhile form
+   * the next. A segment's seq is taken when it is sent and counted once it is written.
    */
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.inFlight || this.pending.length === 0 || !this.statements) return;
-    const items = this.pending;
-    const waiters = this.pendingWaiters;
-    this.pending = [];
-    this.pendingWaiters = [];
-    const writer = this.writer;
-    if (!writer) {
-      for (const w of waiters) w.reject(new UnavailableError("The store's log writer is down"));
-      return;
-    }
-    const seq = this.nextSeq;
-    const lines = items.map((a) => activityJson(a));
-    const trimTo =
-      this.durableUpto > this.trimmedUpto && Date.now() - this.lastTrim >= TRIM_INTERVAL_MS
-        ? this.durableUpto
-        : undefined;
-    this.inFlight = { seq, items, lines, waiters, trimTo };
-    this.send(writer, {
-      type: "append",
-      seq,
-      lines,
-      ...(trimTo === undefined ? {} : { trimTo }),
-    });
-  }
-
-  private onLogWriter(event: LogWriterEvent): void {
-    switch (event.type) {
-      case "ready":
-        break;
-      case "appended": {
-        const done = this.inFlight;
-        if (!done || done.seq !== event.seq) break;
-        this.inFlight = undefined;
-        this.nextSeq = done.seq + 1;
-        if (done.trimTo !== undefined) {
-          this.trimmedUpto = done.trimTo;
+  private logWriter(): GroupWriter<Activity, Segment> {
+    return new GroupWriter<Activity, Segment>({
+      name: "the store's log writer",
+      spawn: () => startLogWriter({ sqlite: SQLITE_MODULE, logPath: join(this.options.dataDir, "store-log.db") }),
+      send: (items) => {
+        const seq = this.nextSeq;
+        const lines = items.map((a) => activityJson(a));
+        const trimTo =
+          this.durableUpto > this.trimmedUpto && Date.now() - this.lastTrim >= TRIM_INTERVAL_MS
+            ? this.durableUpto
+            : undefined;
+        const message: LogWriterCommand = { type: "append", seq, lines, ...(trimTo === undefined ? {} : { trimTo }) };
+        return { message, group: { seq, items, lines, trimTo } };
+      },
+      onWritten: (segment) => {
+        this.nextSeq = segment.seq + 1;
+        if (segment.trimTo !== undefined) {
+          this.trimmedUpto = segment.trimTo;
           this.lastTrim = Date.now();
         }
         // Readable before anyone hears it is durable.
-        this.memstore.add(done.seq, done.items, done.lines);
+        this.memstore.add(segment.seq, segment.items, segment.lines);
         this.wakeIndexer();
-        for (const w of done.waiters) w.resolve();
-        this.scheduleFlush();
-        break;
-      }
-      case "claimed":
-        this.claims.get(event.req)?.resolve(event.ids);
-        this.claims.delete(event.req);
-        break;
-      case "failed":
-        if (event.req !== undefined) {
-          this.claims.get(event.req)?.reject(new Error(event.message));
-          this.claims.delete(event.req);
-        } else if (this.inFlight && this.inFlight.seq === event.seq) {
-          // Rolled back: the seq is free again.
-          const failed = this.inFlight;
-          this.inFlight = undefined;
-          for (const w of failed.waiters) w.reject(new Error(event.message));
-          this.admitBlocked();
-          this.flush();
-        }
-        break;
-    }
-  }
-
-  private send(writer: Worker, command: LogWriterCommand): void {
-    writer.postMessage(command);
-  }
-
-  private spawnLogWriter(): Promise<void> {
-    const writer = startLogWriter({ sqlite: SQLITE_MODULE, logPath: join(this.options.dataDir, "store-log.db") });
-    this.writer = writer;
-    return new Promise<void>((resolve, reject) => {
-      let ready = false;
-      writer.on("message", (event: LogWriterEvent) => {
-        if (event.type === "ready") {
-          ready = true;
-          resolve();
-        }
-        this.onLogWriter(event);
-      });
-      writer.on("error", (error) => {
-        if (!ready) reject(error);
-      });
-      writer.on("exit", (code) => {
-        if (this.writer !== writer) return;
-        this.writer = undefined;
-        if (!ready) reject(new Error(`store log writer exited with ${code} before it was ready`));
-        // Whatever it was committing may or may not be durable: fail it, the client retries.
-        const lost = this.inFlight;
-        this.inFlight = undefined;
-        const error = new UnavailableError(`The store's log writer exited with ${code}`);
-        for (const w of lost?.waiters ?? []) w.reject(error);
+      },
+      // A lost segment's seq is free again (it is only counted once written); room freed up.
+      onLost: () => this.admitBlocked(),
+      onMessage: (event) => {
+        const reply = event as LogWriterEvent;
+        if (reply.type === "claimed") this.claims.get(reply.req)?.resolve(reply.ids);
+        else if (reply.type === "claimFailed") this.claims.get(reply.req)?.reject(new Error(reply.message));
+        else return;
+        this.claims.delete(reply.req);
+      },
+      onExit: (error) => {
         for (const c of this.claims.values()) c.reject(error);
         this.claims.clear();
-        if (ready && !this.stopping && this.db) {
-          this.respawnWriterTimer = setTimeout(() => {
-            if (this.db && !this.stopping && !this.writer) {
-              this.reloadNextSeq();
-              this.spawnLogWriter().then(
-                () => this.flush(),
-                () => undefined,
-              );
-            }
-          }, 1_000);
-          this.respawnWriterTimer.unref();
-        }
-      });
+      },
+      // Whether the lost segment was committed or not, the log says which seq comes next.
+      beforeRespawn: () => this.reloadNextSeq(),
     });
   }
 
@@ -692,15 +602,6 @@ export class EmbeddedStore implements ActivityStore {
     if (!this.statements) throw new Error("embedded store is not started");
     return this.statements;
   }
-}
-
-async function stopWorker(worker: Worker | undefined): Promise<void> {
-  if (!worker) return;
-  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-  worker.postMessage({ type: "stop" });
-  const timer = setTimeout(() => void worker.terminate(), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function typeSet(query: ActivityQuery): Set<string> | undefined {

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { groupWriterSource } from "../../core/group-writer";
 
 /**
  * The embedded store's log writer: a `worker_threads` Worker owning the only writing connection
@@ -20,60 +21,45 @@ export type LogWriterCommand =
   | { type: "claim"; req: number; tenantId: string; claims: Array<[clientId: string, proposedId: string]> }
   | { type: "stop" };
 
-/** Worker to main thread. */
+/** Worker to main thread: the group protocol of `core/group-writer.ts`, plus claim replies. */
 export type LogWriterEvent =
   | { type: "ready" }
-  | { type: "appended"; seq: number }
+  | { type: "written" }
+  | { type: "writeFailed"; message: string }
   | { type: "claimed"; req: number; ids: string[] }
-  | { type: "failed"; seq?: number; req?: number; message: string };
+  | { type: "claimFailed"; req: number; message: string };
 
-const WORKER_SOURCE = String.raw`"use strict";
-const { parentPort, workerData: cfg } = require("node:worker_threads");
-const Database = require(cfg.sqlite);
-
-const log = new Database(cfg.logPath);
-log.pragma("journal_mode = WAL");
-log.pragma("synchronous = FULL");
-log.pragma("busy_timeout = 5000");
+const WORKER_SOURCE = groupWriterSource(String.raw`
+const db = new Database(cfg.logPath);
+db.pragma("journal_mode = WAL");
+db.pragma("synchronous = FULL");
+db.pragma("busy_timeout = 5000");
 // The indexer checkpoints the log every second; this is only a safety net if it is down.
-log.pragma("wal_autocheckpoint = 50000");
-const insertSegment = log.prepare("INSERT INTO segments (seq, size, body) VALUES (?, ?, ?)");
-const trim = log.prepare("DELETE FROM segments WHERE seq <= ?");
-const claimInsert = log.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
-const claimSelect = log.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
-const append = log.transaction((m) => {
+db.pragma("wal_autocheckpoint = 50000");
+const insertSegment = db.prepare("INSERT INTO segments (seq, size, body) VALUES (?, ?, ?)");
+const trim = db.prepare("DELETE FROM segments WHERE seq <= ?");
+const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
+const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
+const write = db.transaction((m) => {
   // Joined here, off the event loop: a segment's body is one activity's JSON per line.
   insertSegment.run(m.seq, m.lines.length, m.lines.join("\n"));
   if (m.trimTo !== undefined) trim.run(m.trimTo);
 });
-const claim = log.transaction((m) =>
+const claim = db.transaction((m) =>
   m.claims.map(([clientId, proposedId]) => {
     claimInsert.run(m.tenantId, clientId, proposedId);
     return claimSelect.get(m.tenantId, clientId);
   }),
 );
-
-parentPort.on("message", (m) => {
-  if (m.type === "append") {
-    try {
-      append(m);
-      parentPort.postMessage({ type: "appended", seq: m.seq });
-    } catch (error) {
-      parentPort.postMessage({ type: "failed", seq: m.seq, message: String(error) });
-    }
-  } else if (m.type === "claim") {
-    try {
-      parentPort.postMessage({ type: "claimed", req: m.req, ids: claim(m) });
-    } catch (error) {
-      parentPort.postMessage({ type: "failed", req: m.req, message: String(error) });
-    }
-  } else if (m.type === "stop") {
-    log.close();
-    process.exit(0);
+function handle(m) {
+  if (m.type !== "claim") return;
+  try {
+    parentPort.postMessage({ type: "claimed", req: m.req, ids: claim(m) });
+  } catch (error) {
+    parentPort.postMessage({ type: "claimFailed", req: m.req, message: String(error) });
   }
-});
-parentPort.postMessage({ type: "ready" });
-`;
+}
+`);
 
 export function startLogWriter(config: LogWriterConfig): Worker {
   return new Worker(WORKER_SOURCE, { eval: true, workerData: config, execArgv: [] });
