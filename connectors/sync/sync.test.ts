@@ -120,10 +120,12 @@ describe("credential vault and redaction", () => {
       secretsSet: ["clientSecret"],
     });
     await assert.rejects(vault.load({ tenantId: "other", instanceId: "i1" }), /cannot be decrypted/);
-    await store.putSecretBlob(
-      "i1",
-      blob.replace(/.$/, (c) => (c === "A" ? "B" : "A")),
-    );
+    // One flipped bit of the ciphertext (the blob's last base64 character may only carry padding bits).
+    const parts = blob.split(".");
+    const ciphertext = Buffer.from(parts[4]!, "base64url");
+    ciphertext[0] = ciphertext[0]! ^ 1;
+    parts[4] = ciphertext.toString("base64url");
+    await store.putSecretBlob("i1", parts.join("."));
     await assert.rejects(new AesGcmCredentialVault(store, oldKey).load(ref), /cannot be decrypted/);
   });
 

@@ -162,8 +162,8 @@ export class EmbeddedQueue implements ActivityQueue {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     // Publishes already made are written before the writer stops.
     await this.writer?.stop();
-    this.writer = undefined;
     this.flushOffsets();
+    this.writer = undefined;
     this.offsetsDb?.close();
     this.db?.close();
     this.db = undefined;
@@ -171,7 +171,8 @@ export class EmbeddedQueue implements ActivityQueue {
   }
 
   async publish(topic: string, records: QueueRecord[]): Promise<void> {
-    const { writer } = this.requireOpen();
+    const writer = this.writer;
+    if (!writer) throw new Error("embedded queue is not started");
     const ts = Date.now();
     const byPartition = new Map<number, QueueRecord[]>();
     for (const record of records) {
@@ -440,13 +441,9 @@ export class EmbeddedQueue implements ActivityQueue {
     return statement;
   }
 
-  private requireOpen(): {
-    db: SqliteDatabase;
-    offsetsDb: SqliteDatabase;
-    writer: GroupWriter<PendingBatch, PendingBatch[]>;
-  } {
-    if (!this.db || !this.offsetsDb || !this.writer) throw new Error("embedded queue is not started");
-    return { db: this.db, offsetsDb: this.offsetsDb, writer: this.writer };
+  private requireOpen(): { db: SqliteDatabase; offsetsDb: SqliteDatabase } {
+    if (!this.db || !this.offsetsDb) throw new Error("embedded queue is not started");
+    return { db: this.db, offsetsDb: this.offsetsDb };
   }
 }
 
