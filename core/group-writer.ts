@@ -206,8 +206,9 @@ export class GroupWriter<Item, Group> {
 /**
  * The source of a group writer's worker, for `new Worker(source, { eval: true, workerData })`
  * (`workerData.sqlite`: the better-sqlite3 module's path). `body` is CommonJS that opens the
- * connection as `db` and defines `write(message)`, which commits one group before it returns, and
- * optionally `handle(message)` for other requests. The loop around it posts `ready`, answers each
+ * connection as `db` and defines `write(message)`, which commits one group before it returns,
+ * optionally `afterWrite(message)`, run once the group's `written` ack is posted, and
+ * `handle(message)` for other requests. The loop around it posts `ready`, answers each
  * `append` with `written` or `writeFailed`, and closes `db` on `stop`.
  */
 export function groupWriterSource(body: string): string {
@@ -219,10 +220,12 @@ parentPort.on("message", (m) => {
   if (m.type === "append") {
     try {
       write(m);
-      parentPort.postMessage({ type: "written" });
     } catch (error) {
       parentPort.postMessage({ type: "writeFailed", message: String(error) });
+      return;
     }
+    parentPort.postMessage({ type: "written" });
+    if (typeof afterWrite === "function") afterWrite(m);
   } else if (m.type === "stop") {
     db.close();
     process.exit(0);

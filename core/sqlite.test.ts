@@ -5,6 +5,27 @@ import { after, describe, it } from "node:test";
 import { tempDir } from "../test/support/tmp";
 import { GroupCommit, openSqlite, WalSync } from "./sqlite";
 
+describe("openSqlite", () => {
+  const tmp = tempDir("hub-sqlite-open-");
+  after(() => tmp.cleanup());
+
+  it("gives a new database the requested page size and leaves an existing one as it is", () => {
+    const created = openSqlite(join(tmp.dir, "new.db"), { pageSize: 16_384 });
+    created.exec("CREATE TABLE t (n INTEGER PRIMARY KEY)");
+    assert.equal(created.pragma("page_size", { simple: true }), 16_384);
+    assert.equal(String(created.pragma("journal_mode", { simple: true })), "wal");
+    created.close();
+
+    const old = openSqlite(join(tmp.dir, "old.db"));
+    old.exec("CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)");
+    old.close();
+    const reopened = openSqlite(join(tmp.dir, "old.db"), { pageSize: 16_384 });
+    assert.equal(reopened.pragma("page_size", { simple: true }), 4_096);
+    assert.equal(reopened.prepare("SELECT n FROM t").pluck().get(), 1);
+    reopened.close();
+  });
+});
+
 describe("SQLite group commit with WalSync", () => {
   const tmp = tempDir("hub-sqlite-");
   after(() => tmp.cleanup());

@@ -13,10 +13,13 @@ export const SQLITE_MODULE = require.resolve("better-sqlite3");
  * `synchronous=FULL` so a committed transaction has been fsynced to the WAL before we answer
  * (see `WalSync` for fsyncing off the event loop instead). Checkpoints (copying the WAL into the
  * database file, with its fsyncs) run on a background thread, not in the committing call.
+ * `pageSize` applies to a database this call creates; an existing file keeps its page size.
  */
-export function openSqlite(path: string): SqliteDatabase {
+export function openSqlite(path: string, options: { pageSize?: number } = {}): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  // Takes effect only on a new, empty file (and only before it switches to WAL).
+  if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");

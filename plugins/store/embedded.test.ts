@@ -159,6 +159,75 @@ describe("embedded store: LSM write path", () => {
     });
   });
 
+  it("lets small segments gather for indexLingerMs, then indexes them in one chunk", async () => {
+    await withStore(dir(), { indexLingerMs: 1_000 }, async (store) => {
+      await store.put([activity("t-linger", "lead-1", "visit_web_page", base, received)]);
+      await store.whenIndexed();
+      const indexedAt = performance.now();
+      // Three segments (each put awaited) right after a chunk: none is indexed before the linger.
+      for (let i = 1; i <= 3; i++) {
+        await store.put([activity("t-linger", "lead-1", "visit_web_page", base + i, received)]);
+      }
+      assert.equal(store.unindexed, 3);
+      assert.equal((await store.leadHistory("t-linger", "lead-1", { limit: 10 })).items.length, 4);
+      await store.whenIndexed();
+      assert.ok(performance.now() - indexedAt >= 900, "indexed before the linger was over");
+      assert.equal(store.unindexed, 0);
+    });
+  });
+
+  it("applies the segments the log writer hands over without reading them back", async () => {
+    await withStore(dir(), {}, async (store) => {
+      const written: Activity[] = [];
+      for (let i = 0; i < 5; i++) {
+        const batch = [0, 1, 2].map((j) =>
+          activity("t-handoff", `lead-${j}`, "visit_web_page", base + i * 3 + j, received + i),
+        );
+        await store.put(batch);
+        written.push(...batch);
+      }
+      await store.whenIndexed();
+      const { handedOver, readBack } = store.indexerStats;
+      assert.equal(handedOver + readBack, 5, "each segment applied once");
+      // Only the first chunk (no linger before it) may run before its handoff arrived.
+      assert.ok(handedOver >= 4, `handed over ${handedOver} of 5`);
+      assert.equal(store.unindexed, 0);
+      for (const j of [0, 1, 2]) {
+        const history = await store.leadHistory("t-handoff", `lead-${j}`, { limit: 10 });
+        assert.deepEqual(history.items, written.filter((a) => a.leadId === `lead-${j}`).reverse());
+      }
+    });
+  });
+
+  it("indexes segments of a log written before segments carried index fields", async () => {
+    const d = dir();
+    const old = [
+      activity("t-oldlog", "lead-1", "visit_web_page", base, received),
+      { ...activity("t-oldlog", "x", "email_opened", base + 1, received), leadId: undefined, anonymousId: "v-1" },
+    ];
+    const log = new Database(join(d, "store-log.db"));
+    log.exec("CREATE TABLE segments (seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, body TEXT NOT NULL)");
+    log
+      .prepare("INSERT INTO segments (seq, size, body) VALUES (1, 2, ?)")
+      .run(old.map((a) => JSON.stringify(a)).join("\n"));
+    log.close();
+    await withStore(d, {}, async (store) => {
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+      assert.deepEqual(store.indexerStats, { handedOver: 0, readBack: 1 });
+      assert.equal((await store.get("t-oldlog", old[0]!.id))?.id, old[0]!.id);
+      const anon = await store.leadHistory("t-oldlog", "anon:v-1", { limit: 10 });
+      assert.deepEqual(
+        anon.items.map((a) => a.id),
+        [old[1]!.id],
+      );
+      const next = activity("t-oldlog", "lead-1", "visit_web_page", base + 2, received + 1);
+      await store.put([next]);
+      await store.whenIndexed();
+      assert.equal((await store.leadHistory("t-oldlog", "lead-1", { limit: 10 })).items.length, 2);
+    });
+  });
+
   it("merges the table and the memstore: first write of an id wins, pages without gaps or repeats", async () => {
     const tenant = "t-merge";
     const leads = ["lead-a", "lead-b", "lead-c"];
@@ -249,6 +318,7 @@ describe("embedded store: LSM write path", () => {
       store.resumeIndexer();
       await store.whenIndexed();
       assert.equal(store.unindexed, 0);
+      assert.deepEqual(store.indexerStats, { handedOver: 0, readBack: 2 }, "both segments read back from the log");
     });
     await withStore(d, {}, async (store) => {
       assert.equal(store.unindexed, 0);

@@ -35,7 +35,7 @@
  * writer per file), as one fsync'd transaction.
  */
 import { join } from "node:path";
-import type { Worker } from "node:worker_threads";
+import { MessageChannel, type Worker } from "node:worker_threads";
 import type { Activity } from "../../core/activity/model";
 import { activityIdFloor } from "../../core/activity/ids";
 import { activityJson } from "../../core/activity/serialize";
@@ -44,7 +44,7 @@ import { GroupWriter, stopWorker } from "../../core/group-writer";
 import type { HealthStatus } from "../../core/health";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
-import { startIndexer, type IndexerEvent } from "./indexer";
+import { segmentKeys, startIndexer, type IndexerCommand, type IndexerEvent } from "./indexer";
 import { startLogWriter, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
@@ -62,6 +62,12 @@ export interface EmbeddedStoreOptions {
   indexSorted?: boolean;
   /** How often the indexer fsyncs its progress and checkpoints the log (default 1,000 ms). */
   indexerSyncIntervalMs?: number;
+  /**
+   * After a chunk smaller than `indexChunkActivities`, how long the indexer lets segments gather
+   * before the next one (default 500 ms): a transaction's cost is mostly the lead-index pages it
+   * rewrites, so a few big chunks cost far less per activity than many small ones.
+   */
+  indexLingerMs?: number;
   /** Start with the indexer paused (tests): everything stays in the memstore until resumed. */
   indexerPaused?: boolean;
 }
@@ -118,6 +124,8 @@ export class EmbeddedStore implements ActivityStore {
   private stopping = false;
   private progressWaiters: Array<Waiter & { target: number }> = [];
   private pauseWaiters: Array<() => void> = [];
+  /** The running indexer's segment counts: handed over by the log writer, read back from the log. */
+  private indexerSegments = { handedOver: 0, readBack: 0 };
   /** False once the indexer reported it found nothing to do, until it is woken. */
   private indexerAwake = true;
   private readonly maxMemstore: number;
@@ -130,7 +138,8 @@ export class EmbeddedStore implements ActivityStore {
 
   async start(): Promise<void> {
     if (this.db) return;
-    const db = openSqlite(join(this.options.dataDir, "store.db"));
+    // 16 KiB pages: the indexer's inserts of ~1 KB rows cost ~20 % less than with 4 KiB pages.
+    const db = openSqlite(join(this.options.dataDir, "store.db"), { pageSize: 16_384 });
     const log = openSqlite(join(this.options.dataDir, "store-log.db"));
     try {
       db.exec(`
@@ -143,13 +152,14 @@ export class EmbeddedStore implements ActivityStore {
         CREATE TABLE IF NOT EXISTS indexer_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       `);
       log.exec(`
-        CREATE TABLE IF NOT EXISTS segments (seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, body TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS segments (seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, body TEXT NOT NULL, keys TEXT);
         CREATE TABLE IF NOT EXISTS client_ids (
           tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, id TEXT NOT NULL,
           PRIMARY KEY (tenant_id, client_id)
         ) WITHOUT ROWID;
       `);
       migrateClientIds(db, log);
+      addSegmentKeys(log);
       this.indexedUpto =
         (db.prepare("SELECT value FROM indexer_state WHERE name = 'indexed_upto'").pluck().get() as
           number | undefined) ?? 0;
@@ -376,6 +386,11 @@ export class EmbeddedStore implements ActivityStore {
     this.worker?.postMessage({ type: "resume" });
   }
 
+  /** @internal Segments the running indexer applied from the log writer's handoff / read back from the log. */
+  get indexerStats(): { handedOver: number; readBack: number } {
+    return { ...this.indexerSegments };
+  }
+
   /** @internal Activities held in the memstore (appended, not yet indexed). */
   get unindexed(): number {
     return this.memstore.size;
@@ -408,7 +423,11 @@ export class EmbeddedStore implements ActivityStore {
   private logWriter(): GroupWriter<Activity, Segment> {
     return new GroupWriter<Activity, Segment>({
       name: "the store's log writer",
-      spawn: () => startLogWriter({ sqlite: SQLITE_MODULE, logPath: join(this.options.dataDir, "store-log.db") }),
+      spawn: () => {
+        const writer = startLogWriter({ sqlite: SQLITE_MODULE, logPath: join(this.options.dataDir, "store-log.db") });
+        if (this.worker) linkLogToIndexer(writer, this.worker);
+        return writer;
+      },
       send: (items) => {
         const seq = this.nextSeq;
         const lines = items.map((a) => activityJson(a));
@@ -416,7 +435,13 @@ export class EmbeddedStore implements ActivityStore {
           this.durableUpto > this.trimmedUpto && Date.now() - this.lastTrim >= TRIM_INTERVAL_MS
             ? this.durableUpto
             : undefined;
-        const message: LogWriterCommand = { type: "append", seq, lines, ...(trimTo === undefined ? {} : { trimTo }) };
+        const message: LogWriterCommand = {
+          type: "append",
+          seq,
+          lines,
+          keys: segmentKeys(items),
+          ...(trimTo === undefined ? {} : { trimTo }),
+        };
         return { message, group: { seq, items, lines, trimTo } };
       },
       onWritten: (segment) => {
@@ -456,10 +481,13 @@ export class EmbeddedStore implements ActivityStore {
       chunkActivities: this.options.indexChunkActivities ?? 20_000,
       cacheKb: 131_072,
       syncIntervalMs: this.options.indexerSyncIntervalMs ?? 1_000,
+      lingerMs: this.options.indexLingerMs ?? 500,
       sort: this.options.indexSorted ?? true,
       paused,
     });
     this.worker = worker;
+    const writer = this.writer?.current;
+    if (writer) linkLogToIndexer(writer, worker);
     return new Promise<void>((resolve, reject) => {
       let ready = false;
       worker.on("message", (event: IndexerEvent) => {
@@ -506,6 +534,7 @@ export class EmbeddedStore implements ActivityStore {
     switch (event.type) {
       case "ready":
       case "progress":
+        this.indexerSegments = { handedOver: event.handedOver, readBack: event.readBack };
         if (event.indexedUpto > this.indexedUpto) {
           this.indexedUpto = event.indexedUpto;
           this.memstore.releaseUpto(event.indexedUpto);
@@ -617,6 +646,22 @@ function mergeSorted(a: Row[], b: Row[], compare: (x: Row, y: Row) => number, ma
     else out.push(b[j++]!);
   }
   return out;
+}
+
+/**
+ * Gives the log writer and the indexer a port of their own, over which committed segments go
+ * straight to the indexer; called whenever either of them is (re)started while the other runs.
+ */
+function linkLogToIndexer(writer: Worker, indexer: Worker): void {
+  const { port1, port2 } = new MessageChannel();
+  writer.postMessage({ type: "indexer", port: port1 } satisfies LogWriterCommand, [port1]);
+  indexer.postMessage({ type: "segments", port: port2 } satisfies IndexerCommand, [port2]);
+}
+
+/** Logs written before segments carried their index fields get the column (empty for old rows). */
+function addSegmentKeys(log: SqliteDatabase): void {
+  const columns = log.prepare("SELECT name FROM pragma_table_info('segments')").pluck().all() as string[];
+  if (!columns.includes("keys")) log.exec("ALTER TABLE segments ADD COLUMN keys TEXT");
 }
 
 /** Client ids used to live in store.db, which only the indexer writes now: move them to the log. */

@@ -17,6 +17,7 @@ export const stores = new Registry<ActivityStore, StoreContext>("store").registe
       dataDir: option(options, "dataDir", "string") ?? context.dataDir,
       maxMemstoreActivities: option(options, "maxMemstoreActivities", "number"),
       backpressureTimeoutMs: option(options, "backpressureTimeoutMs", "number"),
+      indexLingerMs: option(options, "indexLingerMs", "number"),
     }),
 );
 

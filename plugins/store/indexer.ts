@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import { Worker, type MessagePort } from "node:worker_threads";
+import { leadKeyOf, type Activity } from "../../core/activity/model";
 
 /**
  * The embedded store's indexer: a `worker_threads` Worker that applies the durable segments of
@@ -21,17 +22,46 @@ export interface IndexerConfig {
   cacheKb: number;
   /** How often progress is made durable (one fsync'd commit) and the log's WAL is checkpointed. */
   syncIntervalMs: number;
+  /** After a chunk smaller than `chunkActivities`, the pause before the next one starts. */
+  lingerMs: number;
   /** Sort each chunk by the lead index's key before inserting (locality for the B-tree). */
   sort: boolean;
   paused: boolean;
 }
 
-/** Main thread to worker. */
-export type IndexerCommand = { type: "wake" } | { type: "pause" } | { type: "resume" } | { type: "stop" };
+/** Main thread to worker. `segments`: the port the log writer hands committed segments over. */
+export type IndexerCommand =
+  | { type: "wake" }
+  | { type: "pause" }
+  | { type: "resume" }
+  | { type: "stop" }
+  | { type: "segments"; port: MessagePort };
 
-/** Worker to main thread. `indexedUpto`: segments applied; `durableUpto`: applied and fsync'd. */
+/**
+ * Log writer to indexer, once a segment is committed: its body and its index fields (`keys`,
+ * see `segmentKeys`), so the indexer neither reads the segment back nor parses its activities.
+ */
+export interface SegmentHandoff {
+  seq: number;
+  body: string;
+  keys: string;
+}
+
+/**
+ * A segment's index fields, as the log writer stores and hands them over: a JSON array with one
+ * `[tenantId, id, leadKey, type, occurredAt]` per activity, in the order of the body's lines.
+ */
+export function segmentKeys(activities: Activity[]): string {
+  return JSON.stringify(activities.map((a) => [a.tenantId, a.id, leadKeyOf(a), a.type, a.occurredAt]));
+}
+
+/**
+ * Worker to main thread. `indexedUpto`: segments applied; `durableUpto`: applied and fsync'd;
+ * `handedOver` / `readBack`: segments applied so far from the log writer's handoff / read back
+ * from the log (after a restart, or when a handoff was missed).
+ */
 export type IndexerEvent =
-  | { type: "ready" | "progress"; indexedUpto: number; durableUpto: number }
+  | { type: "ready" | "progress"; indexedUpto: number; durableUpto: number; handedOver: number; readBack: number }
   | { type: "paused"; indexedUpto: number }
   /** Found nothing to index: it waits for a `wake` (or its sync tick) before looking again. */
   | { type: "idle"; indexedUpto: number }
@@ -55,7 +85,7 @@ const store = open(cfg.storePath);
 store.pragma("cache_size = -" + cfg.cacheKb);
 store.pragma("wal_autocheckpoint = 4000");
 const log = open(cfg.logPath);
-const segmentsAfter = log.prepare("SELECT seq, body FROM segments WHERE seq > ? ORDER BY seq");
+const segmentsAfter = log.prepare("SELECT seq, body, keys FROM segments WHERE seq > ? ORDER BY seq");
 const insert = store.prepare(
   "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?)",
 );
@@ -86,30 +116,67 @@ const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 const leadOrder = (x, y) =>
   cmp(x.tenantId, y.tenantId) || cmp(x.leadKey, y.leadKey) || x.occurredAt - y.occurredAt || cmp(x.id, y.id);
 
-/** Applies the next chunk of segments; false when there was none. */
+/** Segments handed over by the log writer, by seq, until applied; bounded by HANDOFF_MAX_BYTES. */
+const handedOff = new Map();
+const HANDOFF_MAX_BYTES = 256 * 1024 * 1024;
+let handedOffBytes = 0;
+let handedOver = 0;
+let readBack = 0;
+function onHandoff(segment) {
+  if (segment.seq <= indexedUpto || handedOffBytes + segment.body.length > HANDOFF_MAX_BYTES) return;
+  handedOff.set(segment.seq, segment);
+  handedOffBytes += segment.body.length;
+}
+let handoffPort = null;
+
+/** Applies the next chunk of segments: how many there were (0: none new), and whether the chunk was full. */
 function indexChunk() {
   const rows = [];
   const seen = new Set();
   let upto = indexedUpto;
-  for (const segment of segmentsAfter.iterate(indexedUpto)) {
-    for (const line of segment.body.split("\n")) {
-      const a = JSON.parse(line);
-      const key = a.tenantId + "\u0000" + a.id;
+  let segments = 0;
+  const add = (segment) => {
+    const lines = segment.body.split("\n");
+    // Segments written before index fields were stored have none: parse the activities then.
+    const keys = segment.keys === null ? null : JSON.parse(segment.keys);
+    for (let i = 0; i < lines.length; i++) {
+      let tenantId, id, leadKey, type, occurredAt;
+      if (keys !== null) [tenantId, id, leadKey, type, occurredAt] = keys[i];
+      else {
+        const a = JSON.parse(lines[i]);
+        tenantId = a.tenantId;
+        id = a.id;
+        leadKey = a.leadId !== undefined ? a.leadId : "anon:" + (a.anonymousId ?? "");
+        type = a.type;
+        occurredAt = a.occurredAt;
+      }
+      const key = tenantId + "\u0000" + id;
       if (seen.has(key)) continue; // first write of an id wins, whatever the sort does
       seen.add(key);
-      rows.push({
-        tenantId: a.tenantId,
-        id: a.id,
-        leadKey: a.leadId !== undefined ? a.leadId : "anon:" + (a.anonymousId ?? ""),
-        type: a.type,
-        occurredAt: Date.parse(a.occurredAt),
-        body: line,
-      });
+      rows.push({ tenantId, id, leadKey, type, occurredAt: Date.parse(occurredAt), body: lines[i] });
     }
     upto = segment.seq;
+    segments++;
+  };
+  // What the log writer handed over, in seq order without gaps; then whatever the log holds after.
+  for (let next = handedOff.get(upto + 1); next !== undefined; next = handedOff.get(upto + 1)) {
+    add(next);
+    handedOver++;
     if (rows.length >= cfg.chunkActivities) break;
   }
-  if (upto === indexedUpto) return false;
+  if (rows.length < cfg.chunkActivities) {
+    for (const segment of segmentsAfter.iterate(upto)) {
+      add(segment);
+      readBack++;
+      if (rows.length >= cfg.chunkActivities) break;
+    }
+  }
+  for (const [seq, segment] of handedOff) {
+    if (seq > upto) continue;
+    handedOff.delete(seq);
+    handedOffBytes -= segment.body.length;
+  }
+  if (segments === 0) return { segments, full: false };
   if (cfg.sort) rows.sort(leadOrder);
   const now = Date.now();
   const durable = now - lastSync >= cfg.syncIntervalMs;
@@ -120,8 +187,9 @@ function indexChunk() {
     lastSync = now;
   }
   checkpointLog(now);
-  parentPort.postMessage({ type: "progress", indexedUpto, durableUpto });
-  return true;
+  parentPort.postMessage({ type: "progress", indexedUpto, durableUpto, handedOver, readBack });
+  lastChunkAt = Date.now();
+  return { segments, full: rows.length >= cfg.chunkActivities };
 }
 
 function checkpointLog(now) {
@@ -137,7 +205,7 @@ function tick() {
     commit([], indexedUpto, true);
     durableUpto = indexedUpto;
     lastSync = now;
-    parentPort.postMessage({ type: "progress", indexedUpto, durableUpto });
+    parentPort.postMessage({ type: "progress", indexedUpto, durableUpto, handedOver, readBack });
   }
   checkpointLog(now);
   schedule();
@@ -146,16 +214,24 @@ function tick() {
 let paused = cfg.paused;
 let stopping = false;
 let scheduled = false;
-function schedule() {
+let lastChunkAt = 0;
+/**
+ * Runs the next chunk: at once when the last one was full (a backlog), otherwise once
+ * lingerMs has passed since it ended, so that segments gather into a bigger chunk.
+ */
+function schedule(backlog) {
   if (scheduled || paused || stopping) return;
   scheduled = true;
-  setImmediate(run);
+  const wait = backlog ? 0 : lastChunkAt + cfg.lingerMs - Date.now();
+  if (wait > 0) setTimeout(run, wait);
+  else setImmediate(run);
 }
 function run() {
   scheduled = false;
   if (paused || stopping) return;
   try {
-    if (indexChunk()) schedule();
+    const chunk = indexChunk();
+    if (chunk.segments > 0) schedule(chunk.full);
     else parentPort.postMessage({ type: "idle", indexedUpto });
   } catch (error) {
     parentPort.postMessage({ type: "error", message: String((error && error.stack) || error) });
@@ -190,9 +266,13 @@ parentPort.on("message", (m) => {
   } else if (m.type === "resume") {
     paused = false;
     schedule();
+  } else if (m.type === "segments") {
+    if (handoffPort !== null) handoffPort.close();
+    handoffPort = m.port;
+    handoffPort.on("message", onHandoff);
   } else if (m.type === "stop") shutdown(0);
 });
-parentPort.postMessage({ type: "ready", indexedUpto, durableUpto });
+parentPort.postMessage({ type: "ready", indexedUpto, durableUpto, handedOver, readBack });
 schedule();
 `;
 

@@ -1,4 +1,4 @@
-import { Worker } from "node:worker_threads";
+import { Worker, type MessagePort } from "node:worker_threads";
 import { groupWriterSource } from "../../core/group-writer";
 
 /**
@@ -7,6 +7,9 @@ import { groupWriterSource } from "../../core/group-writer";
  * after the commit (the fsync), so the main thread never blocks in an fsync: it builds the next
  * group while this one syncs. Client-id claims run here too, so the log has a single writer and
  * nobody busy-waits on its lock. Same loading scheme as the indexer (see `indexer.ts`).
+ *
+ * Once a segment is committed, the writer also hands it to the indexer over a port of their own
+ * (`SegmentHandoff`), so the indexer need not read back from the log what was just written to it.
  */
 
 export interface LogWriterConfig {
@@ -15,9 +18,14 @@ export interface LogWriterConfig {
   logPath: string;
 }
 
-/** Main thread to worker. `trimTo`: also delete segments up to this seq (indexed and fsync'd). */
+/**
+ * Main thread to worker. `append`: `lines` are the activities' JSON, `keys` their index fields
+ * (`segmentKeys`); `trimTo`: also delete segments up to this seq (indexed and fsync'd).
+ * `indexer`: the port to hand committed segments to (replaces any earlier one).
+ */
 export type LogWriterCommand =
-  | { type: "append"; seq: number; lines: string[]; trimTo?: number }
+  | { type: "append"; seq: number; lines: string[]; keys: string; trimTo?: number }
+  | { type: "indexer"; port: MessagePort }
   | { type: "claim"; req: number; tenantId: string; claims: Array<[clientId: string, proposedId: string]> }
   | { type: "stop" };
 
@@ -36,15 +44,27 @@ db.pragma("synchronous = FULL");
 db.pragma("busy_timeout = 5000");
 // The indexer checkpoints the log every second; this is only a safety net if it is down.
 db.pragma("wal_autocheckpoint = 50000");
-const insertSegment = db.prepare("INSERT INTO segments (seq, size, body) VALUES (?, ?, ?)");
+const insertSegment = db.prepare("INSERT INTO segments (seq, size, body, keys) VALUES (?, ?, ?, ?)");
 const trim = db.prepare("DELETE FROM segments WHERE seq <= ?");
 const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
-const write = db.transaction((m) => {
-  // Joined here, off the event loop: a segment's body is one activity's JSON per line.
-  insertSegment.run(m.seq, m.lines.length, m.lines.join("\n"));
+const append = db.transaction((m, body) => {
+  insertSegment.run(m.seq, m.lines.length, body, m.keys);
   if (m.trimTo !== undefined) trim.run(m.trimTo);
 });
+let indexer = null;
+let committed = null;
+function write(m) {
+  // Joined here, off the event loop: a segment's body is one activity's JSON per line.
+  const body = m.lines.join("\n");
+  append(m, body);
+  committed = { seq: m.seq, body, keys: m.keys };
+}
+// After the ack: the segment is durable, the indexer may apply it.
+function afterWrite() {
+  if (indexer !== null && committed !== null) indexer.postMessage(committed);
+  committed = null;
+}
 const claim = db.transaction((m) =>
   m.claims.map(([clientId, proposedId]) => {
     claimInsert.run(m.tenantId, clientId, proposedId);
@@ -52,6 +72,11 @@ const claim = db.transaction((m) =>
   }),
 );
 function handle(m) {
+  if (m.type === "indexer") {
+    if (indexer !== null) indexer.close();
+    indexer = m.port;
+    return;
+  }
   if (m.type !== "claim") return;
   try {
     parentPort.postMessage({ type: "claimed", req: m.req, ids: claim(m) });
