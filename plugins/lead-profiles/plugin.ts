@@ -12,6 +12,12 @@ const config = z
   .object({
     group: z.string().min(1).default("lead-profiles"),
     maxBatch: z.number().int().min(1).max(5000).default(500),
+    /** How long applied activity ids are remembered to recognise redeliveries. */
+    dedupWindowHours: z
+      .number()
+      .min(1)
+      .max(24 * 365)
+      .default(168),
   })
   .strict();
 
@@ -45,7 +51,7 @@ export const leadProfilesPlugin = definePlugin({
           },
         },
         async started() {
-          profiles = new LeadProfiles(hub.config.dataDir);
+          profiles = new LeadProfiles(hub.config.dataDir, { dedupWindowMs: options.dedupWindowHours * 3600 * 1000 });
           const queue = await hub.queue();
           subscription = await queue.subscribe({
             group: options.group,

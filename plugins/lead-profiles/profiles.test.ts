@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { newActivityId } from "../../core/activity/ids";
 import type { Activity } from "../../core/activity/model";
 import { tempDir } from "../../test/support/tmp";
 import { LeadProfiles } from "./profiles";
@@ -23,23 +26,24 @@ describe("lead profiles", () => {
 
   it("counts each activity once across redeliveries and restarts, and keeps first and last", () => {
     let profiles = new LeadProfiles(tmp.dir);
-    const a1 = activity("01A", "ada", "visit_web_page", "2026-11-01T10:00:00.000Z");
-    const a2 = activity("01B", "ada", "email_opened", "2026-11-02T10:00:00.000Z");
-    const a3 = activity("01C", "ada", "visit_web_page", "2026-10-30T10:00:00.000Z"); // late, older
-    const b1 = activity("01D", "bob", "visit_web_page", "2026-11-01T11:00:00.000Z");
+    const [id1, id2, id3, id4, id5] = Array.from({ length: 5 }, () => newActivityId());
+    const a1 = activity(id1!, "ada", "visit_web_page", "2026-11-01T10:00:00.000Z");
+    const a2 = activity(id2!, "ada", "email_opened", "2026-11-02T10:00:00.000Z");
+    const a3 = activity(id3!, "ada", "visit_web_page", "2026-10-30T10:00:00.000Z"); // late, older
+    const b1 = activity(id4!, "bob", "visit_web_page", "2026-11-01T11:00:00.000Z");
     assert.equal(profiles.apply([a1, a2, b1]), 3);
     assert.equal(profiles.apply([a2, a3]), 1, "a redelivered activity is not counted again");
     let ada = profiles.get("t1", "ada")!;
     assert.equal(ada.activityCount, 3);
     assert.deepEqual(ada.countsByType, { visit_web_page: 2, email_opened: 1 });
     assert.equal(ada.firstActivityAt, "2026-10-30T10:00:00.000Z");
-    assert.equal(ada.lastActivityId, "01B");
+    assert.equal(ada.lastActivityId, id2);
     profiles.close();
 
     // A new instance reads what the first wrote; its cache starts empty.
     profiles = new LeadProfiles(tmp.dir);
     assert.equal(profiles.apply([a1, b1]), 0);
-    assert.equal(profiles.apply([activity("01E", "ada", "email_opened", "2026-11-03T10:00:00.000Z")]), 1);
+    assert.equal(profiles.apply([activity(id5!, "ada", "email_opened", "2026-11-03T10:00:00.000Z")]), 1);
     ada = profiles.get("t1", "ada")!;
     assert.equal(ada.activityCount, 4);
     assert.deepEqual(ada.countsByType, { visit_web_page: 2, email_opened: 2 });
@@ -47,4 +51,57 @@ describe("lead profiles", () => {
     assert.equal(profiles.get("t1", "bob")!.activityCount, 1);
     profiles.close();
   });
+
+  it("forgets applied ids older than the dedup window, oldest first, a bounded number per batch", () => {
+    const dir = tempDir("lead-profiles-prune-");
+    try {
+      const hour = 3600_000;
+      const profiles = new LeadProfiles(dir.dir, { dedupWindowMs: 24 * hour });
+      const old = Array.from({ length: 150 }, (_, i) =>
+        activity(newActivityId(Date.now() - 48 * hour + i), "old", "visit_web_page", "2026-11-01T10:00:00.000Z"),
+      );
+      assert.equal(profiles.apply(old), 150);
+      const recent = activity(newActivityId(), "new", "visit_web_page", "2026-11-02T10:00:00.000Z");
+      // Each batch forgets at most max(100, 2 per activity) expired ids before it applies.
+      assert.equal(profiles.apply([recent]), 1);
+      assert.equal(applied(dir.dir), 150 - 100 + 1);
+      assert.equal(profiles.apply([recent]), 0, "a redelivery inside the window is recognised");
+      assert.equal(applied(dir.dir), 1, "every expired id is gone, the recent one is kept");
+      profiles.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it("keeps the applied ids of a file written by an earlier version", () => {
+    const dir = tempDir("lead-profiles-migrate-");
+    try {
+      const id = newActivityId();
+      const db = new Database(join(dir.dir, "lead-profiles.db"));
+      db.exec(
+        "CREATE TABLE applied (tenant_id TEXT NOT NULL, activity_id TEXT NOT NULL, PRIMARY KEY (tenant_id, activity_id)) WITHOUT ROWID",
+      );
+      db.prepare("INSERT INTO applied VALUES (?, ?)").run("t1", id);
+      db.close();
+      const profiles = new LeadProfiles(dir.dir);
+      assert.equal(profiles.apply([activity(id, "ada", "visit_web_page", "2026-11-01T10:00:00.000Z")]), 0);
+      assert.equal(profiles.apply([activity(newActivityId(), "ada", "visit_web_page", "2026-11-01T11:00:00.000Z")]), 1);
+      profiles.close();
+      const after = new Database(join(dir.dir, "lead-profiles.db"), { readonly: true });
+      const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+      after.close();
+      assert.ok(!tables.includes("applied") && tables.includes("applied_ids"));
+    } finally {
+      dir.cleanup();
+    }
+  });
 });
+
+function applied(dir: string): number {
+  const db = new Database(join(dir, "lead-profiles.db"), { readonly: true });
+  try {
+    return db.prepare("SELECT COUNT(*) FROM applied_ids").pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { activityIdFloor } from "../../core/activity/ids";
 import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
 import { RecentCache } from "../../core/recent-cache";
@@ -15,15 +16,28 @@ export interface LeadProfile {
   updatedAt: string;
 }
 
+export interface LeadProfilesOptions {
+  /**
+   * How long an applied activity's id is remembered to recognise a redelivery (ms, default 7 days,
+   * the embedded queue's default retention). Ids are time-sortable by arrival at the hub, so the
+   * oldest are forgotten first, a few per applied batch.
+   */
+  dedupWindowMs?: number;
+}
+
+/** Per batch, at most this many expired ids per applied activity are forgotten (at least 100). */
+const PRUNE_PER_ACTIVITY = 2;
+
 /**
- * Per-lead counters and last activity, kept from the queue. Applying an activity is idempotent:
- * a redelivered activity id is recognised and not counted twice.
+ * Per-lead counters and last activity, kept from the queue. Applying an activity is idempotent
+ * within the dedup window: a redelivered activity id is recognised and not counted twice.
  */
 export class LeadProfiles {
   private readonly db: SqliteDatabase;
   private readonly applyBatch: (activities: Activity[]) => number;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: LeadProfilesOptions = {}) {
+    const dedupWindowMs = options.dedupWindowMs ?? 7 * 24 * 3600 * 1000;
     this.db = openSqlite(join(dataDir, "lead-profiles.db"));
     // Derived state: survives a process crash (WAL); after a power loss the queue redelivers.
     this.db.pragma("synchronous = NORMAL");
@@ -34,11 +48,17 @@ export class LeadProfiles {
         last_id TEXT NOT NULL, last_type TEXT NOT NULL, updated_at TEXT NOT NULL,
         PRIMARY KEY (tenant_id, lead_key)
       ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS applied (
-        tenant_id TEXT NOT NULL, activity_id TEXT NOT NULL, PRIMARY KEY (tenant_id, activity_id)
+      CREATE TABLE IF NOT EXISTS applied_ids (
+        activity_id TEXT NOT NULL, tenant_id TEXT NOT NULL, PRIMARY KEY (activity_id, tenant_id)
       ) WITHOUT ROWID;
     `);
-    const mark = this.db.prepare("INSERT OR IGNORE INTO applied (tenant_id, activity_id) VALUES (?, ?)");
+    migrateApplied(this.db);
+    // Keyed by id first: new ids append at the B-tree's right edge, expired ones leave from its left.
+    const mark = this.db.prepare("INSERT OR IGNORE INTO applied_ids (activity_id, tenant_id) VALUES (?, ?)");
+    const prune = this.db.prepare(
+      `DELETE FROM applied_ids WHERE (activity_id, tenant_id) IN
+         (SELECT activity_id, tenant_id FROM applied_ids WHERE activity_id < ? LIMIT ?)`,
+    );
     const read = this.db.prepare(
       "SELECT activity_count, counts_by_type, first_at, last_at, last_id, last_type FROM profiles WHERE tenant_id = ? AND lead_key = ?",
     );
@@ -68,8 +88,9 @@ export class LeadProfiles {
     const apply = this.db.transaction((activities: Activity[]) => {
       // Fold the batch per lead first: one write per lead, not per activity.
       const perLead = new Map<string, { tenantId: string; key: string; items: Activity[] }>();
+      prune.run(activityIdFloor(Date.now() - dedupWindowMs), Math.max(100, activities.length * PRUNE_PER_ACTIVITY));
       for (const a of activities) {
-        if (mark.run(a.tenantId, a.id).changes === 0) continue;
+        if (mark.run(a.id, a.tenantId).changes === 0) continue;
         const key = leadKeyOf(a);
         const slot = `${a.tenantId}\u0000${key}`;
         const entry = perLead.get(slot);
@@ -146,6 +167,16 @@ export class LeadProfiles {
   close(): void {
     this.db.close();
   }
+}
+
+/** Files written before `applied_ids` kept the same ids keyed by tenant first: move them over. */
+function migrateApplied(db: SqliteDatabase): void {
+  const old = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'applied'").get();
+  if (!old) return;
+  db.transaction(() => {
+    db.exec("INSERT OR IGNORE INTO applied_ids (activity_id, tenant_id) SELECT activity_id, tenant_id FROM applied");
+    db.exec("DROP TABLE applied");
+  })();
 }
 
 /** Profiles kept parsed in memory (recently used ones). */
