@@ -57,9 +57,7 @@ export const leadProfilesPlugin = definePlugin({
             group: options.group,
             topic: hub.config.topics.activities,
             maxBatch: options.maxBatch,
-            handler: async (batch) => {
-              profiles!.apply(batch.map(activityOf));
-            },
+            handler: (batch) => profiles!.applyGrouped(batch.map(activityOf)),
           });
         },
         async stopped() {

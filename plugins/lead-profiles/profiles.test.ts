@@ -52,6 +52,29 @@ describe("lead profiles", () => {
     profiles.close();
   });
 
+  it("applies the batches handed over in one event-loop turn together, and rejects them together", async () => {
+    const dir = tempDir("lead-profiles-grouped-");
+    try {
+      const profiles = new LeadProfiles(dir.dir);
+      const first = [activity(newActivityId(), "ada", "visit_web_page", "2026-11-01T10:00:00.000Z")];
+      const second = [
+        activity(newActivityId(), "ada", "email_opened", "2026-11-01T11:00:00.000Z"),
+        activity(newActivityId(), "bob", "visit_web_page", "2026-11-01T12:00:00.000Z"),
+      ];
+      await Promise.all([profiles.applyGrouped(first), profiles.applyGrouped(second), profiles.applyGrouped(first)]);
+      assert.equal(profiles.get("t1", "ada")!.activityCount, 2);
+      assert.equal(profiles.get("t1", "bob")!.activityCount, 1);
+      profiles.close();
+      const results = await Promise.allSettled([profiles.applyGrouped(second), profiles.applyGrouped(first)]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["rejected", "rejected"],
+      );
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it("forgets applied ids older than the dedup window, oldest first, a bounded number per batch", () => {
     const dir = tempDir("lead-profiles-prune-");
     try {

@@ -147,6 +147,38 @@ export class LeadProfiles {
     return this.applyBatch(activities);
   }
 
+  private grouped: Activity[] = [];
+  private groupWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  private groupScheduled = false;
+
+  /**
+   * Applies activities together with those of every other call made in the same turn of the event
+   * loop, in one transaction (a consumer's partitions are woken by the same publish, so their
+   * batches arrive together); resolves once that transaction committed.
+   */
+  applyGrouped(activities: Activity[]): Promise<void> {
+    for (const a of activities) this.grouped.push(a);
+    const done = new Promise<void>((resolve, reject) => this.groupWaiters.push({ resolve, reject }));
+    if (!this.groupScheduled) {
+      this.groupScheduled = true;
+      setImmediate(() => {
+        const items = this.grouped;
+        const waiters = this.groupWaiters;
+        this.grouped = [];
+        this.groupWaiters = [];
+        this.groupScheduled = false;
+        try {
+          this.applyBatch(items);
+        } catch (error) {
+          for (const w of waiters) w.reject(error);
+          return;
+        }
+        for (const w of waiters) w.resolve();
+      });
+    }
+    return done;
+  }
+
   get(tenantId: string, leadKey: string): LeadProfile | undefined {
     const row = this.db
       .prepare("SELECT * FROM profiles WHERE tenant_id = ? AND lead_key = ?")

@@ -57,6 +57,8 @@ interface Tail {
 
 /** Bytes of record values kept in memory per partition for consumers reading at the head. */
 const TAIL_BYTES = 4 * 1024 * 1024;
+/** How long committed consumer offsets may wait in memory before they are written (ms). */
+const OFFSET_FLUSH_MS = 200;
 
 /** Freezes an object graph: consumers sharing the publisher's objects cannot change them. */
 function deepFreeze(value: unknown): void {
@@ -102,12 +104,12 @@ export class EmbeddedQueue implements ActivityQueue {
    * what was just published from here, not back from SQLite.
    */
   private readonly tails = new Map<string, Tail>();
-  /** Consumer offsets committed this turn of the event loop, written together (see commitOffset). */
+  /** Consumer offsets committed since the last flush, written together (see commitOffset). */
   private readonly pendingOffsets = new Map<
     string,
     { group: string; topic: string; partition: number; next: number }
   >();
-  private offsetFlushScheduled = false;
+  private offsetFlushTimer?: NodeJS.Timeout;
   private readonly wakeups = new EventEmitter();
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
@@ -276,17 +278,21 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** @internal */
   commitOffset(group: string, topic: string, partition: number, next: number): void {
-    // Commits of every group and partition made in one turn of the event loop share one
-    // transaction: a trickle of single-record batches would otherwise cost a commit each.
+    // Commits of every group and partition made within OFFSET_FLUSH_MS share one transaction, as
+    // Kafka's auto-commit interval does: each group and partition commits after every batch, and
+    // under a stream of small publishes that was a transaction per event-loop turn, each taking
+    // queue.db's write lock from the writer thread. Offsets are read from here until flushed;
+    // after a crash at most the last interval's batches are delivered again (at-least-once).
     this.pendingOffsets.set(`${group}\u0000${topic}\u0000${partition}`, { group, topic, partition, next });
-    if (!this.offsetFlushScheduled) {
-      this.offsetFlushScheduled = true;
-      setImmediate(() => this.flushOffsets());
+    if (!this.offsetFlushTimer) {
+      this.offsetFlushTimer = setTimeout(() => this.flushOffsets(), OFFSET_FLUSH_MS);
+      this.offsetFlushTimer.unref();
     }
   }
 
   private flushOffsets(): void {
-    this.offsetFlushScheduled = false;
+    clearTimeout(this.offsetFlushTimer);
+    this.offsetFlushTimer = undefined;
     if (this.pendingOffsets.size === 0 || !this.offsetsDb) return;
     const upsert = this.statement(
       "offsetsDb",
