@@ -26,6 +26,8 @@ export const queues = new Registry<ActivityQueue, QueueContext>("queue")
         dataDir: option(options, "dataDir", "string") ?? context.dataDir,
         partitions: option(options, "partitions", "number"),
         retentionMs: option(options, "retentionMs", "number"),
+        pollIntervalMs: option(options, "pollIntervalMs", "number"),
+        lingerMs: option(options, "lingerMs", "number"),
       }),
   )
   .register("kafka", (options) => new KafkaQueue(parseKafkaQueueOptions(options)));
