@@ -227,12 +227,20 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
           metrics.batch(done - started, pending.length);
           const again: Activity[] = [];
           let afterMs = 0;
+          // Counted per kind, once per chunk; the activities of one request share their receivedAt.
+          const counts = new Map<Outcome["kind"], number>();
+          let lastReceivedAt = "";
+          let receivedAtMs = NaN;
           outcomes.forEach((outcome, i) => {
             const activity = pending[i]!;
-            metrics.outcome(outcome.kind);
+            counts.set(outcome.kind, (counts.get(outcome.kind) ?? 0) + 1);
             if (outcome.kind === "ok") {
-              metrics.latency(done - Date.parse(activity.receivedAt));
-              sla.consumed({ tenantId: activity.tenantId, receivedAt: activity.receivedAt, group: slaGroup, at: done });
+              if (activity.receivedAt !== lastReceivedAt) {
+                lastReceivedAt = activity.receivedAt;
+                receivedAtMs = Date.parse(lastReceivedAt);
+              }
+              metrics.latency(done - receivedAtMs);
+              sla.consumed({ tenantId: activity.tenantId, receivedAt: receivedAtMs, group: slaGroup, at: done });
             } else if (outcome.kind === "dead_letter")
               deadLetters.push(deadLetterRecord(activity, outcome.reason, attempt));
             else if (outcome.kind === "retry") {
@@ -240,6 +248,7 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
               afterMs = Math.max(afterMs, outcome.afterMs ?? 0);
             }
           });
+          for (const [kind, count] of counts) metrics.outcome(kind, count);
           for (const observe of observers) observe({ activities: pending, outcomes, attempt });
           if (again.length === 0) return;
           if (attempt > maxRetries) {
