@@ -363,24 +363,39 @@ describe("embedded store: LSM write path", () => {
     const a = activity("t-respawn", "lead-1", "visit_web_page", base, received);
     const b = activity("t-respawn", "lead-1", "visit_web_page", base + 1, received + 1);
     const c = activity("t-respawn", "lead-1", "visit_web_page", base + 2, received + 2);
+    const more = Array.from({ length: 4 }, (_, i) =>
+      activity("t-respawn", "lead-2", "visit_web_page", base + 3 + i, received + 3 + i),
+    );
     await withStore(dir(), {}, async (store) => {
       const internals = store as unknown as Workers;
+      // Two puts in a row: the second lands while the indexer lingers after the first, so it can
+      // only have been applied from the handoff if the workers are linked.
+      const handedOverAfterTwoPuts = async (x: Activity, y: Activity): Promise<number> => {
+        const before = store.indexerStats.handedOver;
+        await store.put([x]);
+        await store.put([y]);
+        await store.whenIndexed();
+        return store.indexerStats.handedOver - before;
+      };
       await internals.worker!.terminate();
       await store.put([a]);
       assert.deepEqual(await store.get("t-respawn", a.id), a);
       assert.equal((await store.health()).status, "degraded");
       await store.whenIndexed(); // the indexer is back within about a second
       assert.equal(store.unindexed, 0);
+      assert.ok((await handedOverAfterTwoPuts(more[0]!, more[1]!)) >= 1, "a new indexer is linked to the writer");
       await internals.writer!.current!.terminate();
       await assert.rejects(store.put([b]), UnavailableError);
       await new Promise((r) => setTimeout(r, 1_300));
       await store.put([b, c]);
       await store.whenIndexed();
+      assert.ok((await handedOverAfterTwoPuts(more[2]!, more[3]!)) >= 1, "a new writer is linked to the indexer");
       const history = await store.leadHistory("t-respawn", "lead-1", { limit: 10 });
       assert.deepEqual(
         history.items.map((x) => x.id),
         [c.id, b.id, a.id],
       );
+      assert.equal((await store.leadHistory("t-respawn", "lead-2", { limit: 10 })).items.length, 4);
       assert.equal((await store.health()).status, "up");
     });
   });
