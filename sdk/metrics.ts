@@ -1,4 +1,5 @@
 import type { ServiceBroker } from "moleculer";
+import { DEFAULT_BUCKETS } from "../monitoring/metrics/library";
 import type { OutcomeKind } from "./results";
 
 /**
@@ -43,7 +44,9 @@ function ensure(
     type,
     labelNames,
     ...(unit !== undefined ? { unit } : {}),
-    ...(type === "histogram" ? { quantiles: true, buckets: true } : {}),
+    // Bucket-only, as every histogram of the shared metrics library: raw quantile samples grow
+    // with traffic (one per activity here) whether or not a reporter ever reads them.
+    ...(type === "histogram" ? { quantiles: false, buckets: DEFAULT_BUCKETS } : {}),
   });
 }
 
