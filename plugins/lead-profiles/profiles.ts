@@ -3,7 +3,7 @@ import { activityIdFloor } from "../../core/activity/ids";
 import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
 import { RecentCache } from "../../core/recent-cache";
-import { openSqlite, type SqliteDatabase } from "../../core/sqlite";
+import { GroupCommit, openSqlite, type SqliteDatabase } from "../../core/sqlite";
 
 export interface LeadProfile {
   leadId: string;
@@ -35,6 +35,7 @@ const PRUNE_PER_ACTIVITY = 2;
 export class LeadProfiles {
   private readonly db: SqliteDatabase;
   private readonly applyBatch: (activities: Activity[]) => number;
+  private readonly grouped: GroupCommit<Activity>;
 
   constructor(dataDir: string, options: LeadProfilesOptions = {}) {
     const dedupWindowMs = options.dedupWindowMs ?? 7 * 24 * 3600 * 1000;
@@ -85,7 +86,8 @@ export class LeadProfiles {
         last: { at: row.last_at, id: row.last_id, type: row.last_type },
       };
     };
-    const apply = this.db.transaction((activities: Activity[]) => {
+    /** Runs inside a transaction; the new states go into the cache once it committed. */
+    const applyRows = (activities: Activity[]): { applied: number; updates: Array<[string, CachedProfile]> } => {
       // Fold the batch per lead first: one write per lead, not per activity.
       const perLead = new Map<string, { tenantId: string; key: string; items: Activity[] }>();
       prune.run(activityIdFloor(Date.now() - dedupWindowMs), Math.max(100, activities.length * PRUNE_PER_ACTIVITY));
@@ -133,13 +135,22 @@ export class LeadProfiles {
         updates.push([slot, next]);
       }
       return { applied, updates };
-    });
+    };
+    const remember = (updates: Array<[string, CachedProfile]>): void => {
+      for (const [slot, state] of updates) cache.set(slot, state);
+    };
+    const apply = this.db.transaction(applyRows);
     this.applyBatch = (activities) => {
       const result = apply(activities);
-      // Committed: the new states become the cached ones.
-      for (const [slot, state] of result.updates) cache.set(slot, state);
+      remember(result.updates);
       return result.applied;
     };
+    // A consumer's partitions are woken by the same publish, so their batches arrive in the same
+    // turn of the event loop: one transaction for all of them.
+    this.grouped = new GroupCommit<Activity>(this.db, (activities) => {
+      const { updates } = applyRows(activities);
+      return () => remember(updates);
+    });
   }
 
   /** Applies activities; returns how many were new. */
@@ -147,36 +158,12 @@ export class LeadProfiles {
     return this.applyBatch(activities);
   }
 
-  private grouped: Activity[] = [];
-  private groupWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
-  private groupScheduled = false;
-
   /**
    * Applies activities together with those of every other call made in the same turn of the event
-   * loop, in one transaction (a consumer's partitions are woken by the same publish, so their
-   * batches arrive together); resolves once that transaction committed.
+   * loop, in one transaction; resolves once that transaction committed.
    */
   applyGrouped(activities: Activity[]): Promise<void> {
-    for (const a of activities) this.grouped.push(a);
-    const done = new Promise<void>((resolve, reject) => this.groupWaiters.push({ resolve, reject }));
-    if (!this.groupScheduled) {
-      this.groupScheduled = true;
-      setImmediate(() => {
-        const items = this.grouped;
-        const waiters = this.groupWaiters;
-        this.grouped = [];
-        this.groupWaiters = [];
-        this.groupScheduled = false;
-        try {
-          this.applyBatch(items);
-        } catch (error) {
-          for (const w of waiters) w.reject(error);
-          return;
-        }
-        for (const w of waiters) w.resolve();
-      });
-    }
-    return done;
+    return this.grouped.add(activities);
   }
 
   get(tenantId: string, leadKey: string): LeadProfile | undefined {

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { HealthStatus } from "../../core/health";
 import type { Statement } from "better-sqlite3";
+import { deepFreeze } from "../../core/deep-freeze";
 import { GroupWriter } from "../../core/group-writer";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type {
@@ -60,14 +61,6 @@ const TAIL_BYTES = 4 * 1024 * 1024;
 /** How long committed consumer offsets may wait in memory before they are written (ms). */
 const OFFSET_FLUSH_MS = 200;
 
-/** Freezes an object graph: consumers sharing the publisher's objects cannot change them. */
-function deepFreeze(value: unknown): void {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
-  }
-}
-
 function split(joined: string, lengths: string): string[] {
   const out: string[] = [];
   let at = 0;
@@ -86,8 +79,9 @@ function split(joined: string, lengths: string): string[] {
  * (`writer.ts`) commits each group with an fsync, and publishes resolve after it.
  *
  * Consumer offsets live in the same file, written through a second connection with
- * `synchronous=NORMAL`: they survive a process crash (WAL), and after a power loss a group may
- * re-read a little, which at-least-once delivery allows.
+ * `synchronous=NORMAL`, at most every OFFSET_FLUSH_MS: after a process crash a group re-reads
+ * what it committed in that last interval, after a power loss a little more, which at-least-once
+ * delivery allows.
  */
 export class EmbeddedQueue implements ActivityQueue {
   readonly type = "embedded";

@@ -10,16 +10,18 @@
  * before, 3.8-6.5 after.
  *
  * Write path (`put`): everything put during one event-loop turn becomes ONE row of the append-only
- * `segments` table in `store-log.db` (seq, the activities' JSON lines), committed with
- * synchronous=FULL by the log-writer worker (`log-writer.ts`); one segment is in flight while the
- * next group forms. The put resolves after that fsync (durable) and after the activities joined
- * the memstore (readable).
+ * `segments` table in `store-log.db` (seq, the activities' JSON lines and their index fields),
+ * committed with synchronous=FULL by the log-writer worker (`log-writer.ts`, behind
+ * `core/group-writer.ts`); one segment is in flight while the next group forms. The put resolves
+ * after that fsync (durable) and after the activities joined the memstore (readable).
  *
  * Indexer (`indexer.ts`, worker thread, own connections): applies segments in seq order into the
- * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins), ~20k
- * activities per transaction, sorted by the lead index's key; records `indexed_upto` in the same
- * transaction (synchronous=NORMAL: after a crash it redoes work from the segments); fsyncs its
- * progress about once a second and reports it; checkpoints the log's WAL.
+ * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins), up to
+ * 20k activities per transaction, sorted by the lead index's key, lingering `indexLingerMs`
+ * between small chunks; takes the segments the log writer hands over after each commit and reads
+ * back from the log only those it missed; records `indexed_upto` in the same transaction
+ * (synchronous=NORMAL: after a crash it redoes work from the segments); fsyncs its progress about
+ * once a second and reports it; checkpoints the log's WAL.
  *
  * Two files, not one: SQLite has one writer per database file and a blocked writer busy-waits.
  *

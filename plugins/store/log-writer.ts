@@ -48,22 +48,19 @@ const insertSegment = db.prepare("INSERT INTO segments (seq, size, body, keys) V
 const trim = db.prepare("DELETE FROM segments WHERE seq <= ?");
 const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
-const append = db.transaction((m, body) => {
-  insertSegment.run(m.seq, m.lines.length, body, m.keys);
+const append = db.transaction((m) => {
+  insertSegment.run(m.seq, m.lines.length, m.body, m.keys);
   if (m.trimTo !== undefined) trim.run(m.trimTo);
 });
-let indexer = null;
-let committed = null;
 function write(m) {
   // Joined here, off the event loop: a segment's body is one activity's JSON per line.
-  const body = m.lines.join("\n");
-  append(m, body);
-  committed = { seq: m.seq, body, keys: m.keys };
+  m.body = m.lines.join("\n");
+  append(m);
 }
+let indexer = null;
 // After the ack: the segment is durable, the indexer may apply it.
-function afterWrite() {
-  if (indexer !== null && committed !== null) indexer.postMessage(committed);
-  committed = null;
+function afterWrite(m) {
+  if (indexer !== null) indexer.postMessage({ seq: m.seq, body: m.body, keys: m.keys });
 }
 const claim = db.transaction((m) =>
   m.claims.map(([clientId, proposedId]) => {

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { UAParser } from "ua-parser-js";
 import type { Activity, JsonValue } from "../../core/activity/model";
+import { deepFreeze } from "../../core/deep-freeze";
 import { RecentCache } from "../../core/recent-cache";
 
 /** What the enricher adds, under `activity.attributes.enrichment`. Absent parts had no input. */
@@ -136,15 +137,6 @@ function pageOf(page: URL): Pick<WebEnrichment, "page" | "utm"> {
   return out;
 }
 
-/** Freezes a cached value and everything in it: activities share it, so nobody may change it. */
-function frozen<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key in value) frozen((value as Record<string, unknown>)[key]);
-  }
-  return value;
-}
-
 /**
  * An enricher for web activities: user agent, geo, page URL, UTM, referrer, bot flag, and IP
  * anonymisation when asked. Geo is looked up on the full address before it is anonymised, and
@@ -163,13 +155,13 @@ export function webEnricher(options: EnrichOptions): (activity: Activity) => voi
   const referrers = new RecentCache<string, WebEnrichment["referrer"] | null>(CACHE_SIZE);
 
   const agentOf = (ua: string): Agent =>
-    frozen({
+    deepFreeze({
       ...(options.parseUserAgent ? { userAgent: parseUserAgent(ua) } : {}),
       bot: options.botPattern.test(ua),
     });
   const addressOf = (ip: string): Address => {
     const geo = options.geo?.(ip);
-    return frozen({
+    return deepFreeze({
       geo: geo
         ? { country: geo.country, region: geo.region || null, city: geo.city || null, timezone: geo.timezone || null }
         : null,
@@ -178,7 +170,7 @@ export function webEnricher(options: EnrichOptions): (activity: Activity) => voi
   };
   const pageEntryOf = (value: string) => {
     const url = parseUrl(value);
-    return url ? frozen({ host: bareHost(url.hostname), part: pageOf(url) }) : null;
+    return url ? deepFreeze({ host: bareHost(url.hostname), part: pageOf(url) }) : null;
   };
 
   return (activity) => {
@@ -194,7 +186,7 @@ export function webEnricher(options: EnrichOptions): (activity: Activity) => voi
         ? null
         : referrers.getOrCompute(`${page?.host ?? ""}\u0000${refUrl}`, () => {
             const ref = parseUrl(refUrl);
-            return ref ? frozen(referrerOf(ref, page?.host)) : null;
+            return ref ? deepFreeze(referrerOf(ref, page?.host)) : null;
           });
     if (ua === undefined && ip === undefined && page === null && referrer === null) return;
 

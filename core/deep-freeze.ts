@@ -1,0 +1,12 @@
+/**
+ * Freezes an object graph in place and returns it: for objects shared between activities or
+ * between a publisher and in-process consumers, which nobody may change. Stops at what is
+ * already frozen.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
