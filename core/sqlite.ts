@@ -173,8 +173,8 @@ export class GroupCommit<T> {
 
   constructor(
     private readonly db: SqliteDatabase,
-    /** Writes a group inside its transaction; may return what to do once it committed. */
-    private readonly write: (items: T[]) => void | (() => void),
+    /** Writes a group inside its transaction. */
+    private readonly write: (items: T[]) => void,
     private readonly maxItems = 20_000,
     private readonly walSync?: WalSync,
   ) {}
@@ -208,14 +208,12 @@ export class GroupCommit<T> {
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    let committed: void | (() => void);
     try {
-      committed = this.db.transaction(() => this.write(items))();
+      this.db.transaction(() => this.write(items))();
     } catch (error) {
       for (const w of waiters) w.reject(error);
       return;
     }
-    committed?.();
     if (!this.walSync || inline) {
       try {
         this.walSync?.syncNow();

@@ -51,18 +51,20 @@ export const leadProfilesPlugin = definePlugin({
           },
         },
         async started() {
-          profiles = new LeadProfiles(hub.config.dataDir, { dedupWindowMs: options.dedupWindowHours * 3600 * 1000 });
+          profiles = await LeadProfiles.open(hub.config.dataDir, {
+            dedupWindowMs: options.dedupWindowHours * 3600 * 1000,
+          });
           const queue = await hub.queue();
           subscription = await queue.subscribe({
             group: options.group,
             topic: hub.config.topics.activities,
             maxBatch: options.maxBatch,
-            handler: (batch) => profiles!.applyGrouped(batch.map(activityOf)),
+            handler: (batch) => profiles!.apply(batch.map(activityOf)),
           });
         },
         async stopped() {
           await subscription?.stop();
-          profiles?.close();
+          await profiles?.close();
         },
       },
     ];

@@ -24,48 +24,49 @@ describe("lead profiles", () => {
   const tmp = tempDir("lead-profiles-");
   after(() => tmp.cleanup());
 
-  it("counts each activity once across redeliveries and restarts, and keeps first and last", () => {
-    let profiles = new LeadProfiles(tmp.dir);
+  it("counts each activity once across redeliveries and restarts, and keeps first and last", async () => {
+    let profiles = await LeadProfiles.open(tmp.dir);
     const [id1, id2, id3, id4, id5] = Array.from({ length: 5 }, () => newActivityId());
     const a1 = activity(id1!, "ada", "visit_web_page", "2026-11-01T10:00:00.000Z");
     const a2 = activity(id2!, "ada", "email_opened", "2026-11-02T10:00:00.000Z");
     const a3 = activity(id3!, "ada", "visit_web_page", "2026-10-30T10:00:00.000Z"); // late, older
     const b1 = activity(id4!, "bob", "visit_web_page", "2026-11-01T11:00:00.000Z");
-    assert.equal(profiles.apply([a1, a2, b1]), 3);
-    assert.equal(profiles.apply([a2, a3]), 1, "a redelivered activity is not counted again");
+    await profiles.apply([a1, a2, b1]);
+    await profiles.apply([a2, a3]); // a2 is a redelivery
     let ada = profiles.get("t1", "ada")!;
-    assert.equal(ada.activityCount, 3);
+    assert.equal(ada.activityCount, 3, "a redelivered activity is not counted again");
     assert.deepEqual(ada.countsByType, { visit_web_page: 2, email_opened: 1 });
     assert.equal(ada.firstActivityAt, "2026-10-30T10:00:00.000Z");
     assert.equal(ada.lastActivityId, id2);
-    profiles.close();
+    await profiles.close();
 
-    // A new instance reads what the first wrote; its cache starts empty.
-    profiles = new LeadProfiles(tmp.dir);
-    assert.equal(profiles.apply([a1, b1]), 0);
-    assert.equal(profiles.apply([activity(id5!, "ada", "email_opened", "2026-11-03T10:00:00.000Z")]), 1);
+    // A new instance reads what the first wrote; its applier's cache starts empty.
+    profiles = await LeadProfiles.open(tmp.dir);
+    await profiles.apply([a1, b1]);
+    await profiles.apply([activity(id5!, "ada", "email_opened", "2026-11-03T10:00:00.000Z")]);
     ada = profiles.get("t1", "ada")!;
     assert.equal(ada.activityCount, 4);
     assert.deepEqual(ada.countsByType, { visit_web_page: 2, email_opened: 2 });
     assert.equal(ada.lastActivityType, "email_opened");
     assert.equal(profiles.get("t1", "bob")!.activityCount, 1);
-    profiles.close();
+    assert.equal(applied(tmp.dir), 5);
+    await profiles.close();
   });
 
   it("applies the batches handed over in one event-loop turn together, and rejects them together", async () => {
     const dir = tempDir("lead-profiles-grouped-");
     try {
-      const profiles = new LeadProfiles(dir.dir);
+      const profiles = await LeadProfiles.open(dir.dir);
       const first = [activity(newActivityId(), "ada", "visit_web_page", "2026-11-01T10:00:00.000Z")];
       const second = [
         activity(newActivityId(), "ada", "email_opened", "2026-11-01T11:00:00.000Z"),
         activity(newActivityId(), "bob", "visit_web_page", "2026-11-01T12:00:00.000Z"),
       ];
-      await Promise.all([profiles.applyGrouped(first), profiles.applyGrouped(second), profiles.applyGrouped(first)]);
+      await Promise.all([profiles.apply(first), profiles.apply(second), profiles.apply(first)]);
       assert.equal(profiles.get("t1", "ada")!.activityCount, 2);
       assert.equal(profiles.get("t1", "bob")!.activityCount, 1);
-      profiles.close();
-      const results = await Promise.allSettled([profiles.applyGrouped(second), profiles.applyGrouped(first)]);
+      await profiles.close();
+      const results = await Promise.allSettled([profiles.apply(second), profiles.apply(first)]);
       assert.deepEqual(
         results.map((r) => r.status),
         ["rejected", "rejected"],
@@ -75,28 +76,30 @@ describe("lead profiles", () => {
     }
   });
 
-  it("forgets applied ids older than the dedup window, oldest first, a bounded number per batch", () => {
+  it("forgets applied ids older than the dedup window, oldest first, a bounded number per batch", async () => {
     const dir = tempDir("lead-profiles-prune-");
     try {
       const hour = 3600_000;
-      const profiles = new LeadProfiles(dir.dir, { dedupWindowMs: 24 * hour });
+      const profiles = await LeadProfiles.open(dir.dir, { dedupWindowMs: 24 * hour });
       const old = Array.from({ length: 150 }, (_, i) =>
         activity(newActivityId(Date.now() - 48 * hour + i), "old", "visit_web_page", "2026-11-01T10:00:00.000Z"),
       );
-      assert.equal(profiles.apply(old), 150);
+      await profiles.apply(old);
+      assert.equal(profiles.get("t1", "old")!.activityCount, 150);
       const recent = activity(newActivityId(), "new", "visit_web_page", "2026-11-02T10:00:00.000Z");
       // Each batch forgets at most max(100, 2 per activity) expired ids before it applies.
-      assert.equal(profiles.apply([recent]), 1);
+      await profiles.apply([recent]);
       assert.equal(applied(dir.dir), 150 - 100 + 1);
-      assert.equal(profiles.apply([recent]), 0, "a redelivery inside the window is recognised");
+      await profiles.apply([recent]);
+      assert.equal(profiles.get("t1", "new")!.activityCount, 1, "a redelivery inside the window is recognised");
       assert.equal(applied(dir.dir), 1, "every expired id is gone, the recent one is kept");
-      profiles.close();
+      await profiles.close();
     } finally {
       dir.cleanup();
     }
   });
 
-  it("keeps the applied ids of a file written by an earlier version", () => {
+  it("keeps the applied ids of a file written by an earlier version", async () => {
     const dir = tempDir("lead-profiles-migrate-");
     try {
       const id = newActivityId();
@@ -106,10 +109,12 @@ describe("lead profiles", () => {
       );
       db.prepare("INSERT INTO applied VALUES (?, ?)").run("t1", id);
       db.close();
-      const profiles = new LeadProfiles(dir.dir);
-      assert.equal(profiles.apply([activity(id, "ada", "visit_web_page", "2026-11-01T10:00:00.000Z")]), 0);
-      assert.equal(profiles.apply([activity(newActivityId(), "ada", "visit_web_page", "2026-11-01T11:00:00.000Z")]), 1);
-      profiles.close();
+      const profiles = await LeadProfiles.open(dir.dir);
+      await profiles.apply([activity(id, "ada", "visit_web_page", "2026-11-01T10:00:00.000Z")]);
+      assert.equal(profiles.get("t1", "ada"), undefined, "the migrated id is recognised");
+      await profiles.apply([activity(newActivityId(), "ada", "visit_web_page", "2026-11-01T11:00:00.000Z")]);
+      assert.equal(profiles.get("t1", "ada")!.activityCount, 1);
+      await profiles.close();
       const after = new Database(join(dir.dir, "lead-profiles.db"), { readonly: true });
       const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
       after.close();

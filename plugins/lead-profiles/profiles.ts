@@ -2,8 +2,9 @@ import { join } from "node:path";
 import { activityIdFloor } from "../../core/activity/ids";
 import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
-import { RecentCache } from "../../core/recent-cache";
-import { GroupCommit, openSqlite, type SqliteDatabase } from "../../core/sqlite";
+import { GroupWriter } from "../../core/group-writer";
+import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
+import { startApplier, type ApplierCommand } from "./applier";
 
 export interface LeadProfile {
   leadId: string;
@@ -25,145 +26,67 @@ export interface LeadProfilesOptions {
   dedupWindowMs?: number;
 }
 
-/** Per batch, at most this many expired ids per applied activity are forgotten (at least 100). */
-const PRUNE_PER_ACTIVITY = 2;
-
 /**
  * Per-lead counters and last activity, kept from the queue. Applying an activity is idempotent
  * within the dedup window: a redelivered activity id is recognised and not counted twice.
+ *
+ * The SQLite work runs on the applier's thread (`applier.ts`); this side groups the activities
+ * handed over in one turn of the event loop (a publish wakes every partition together) into one
+ * transaction, and reads profiles through its own connection.
  */
 export class LeadProfiles {
-  private readonly db: SqliteDatabase;
-  private readonly applyBatch: (activities: Activity[]) => number;
-  private readonly grouped: GroupCommit<Activity>;
+  private constructor(
+    private readonly db: SqliteDatabase,
+    private readonly applier: GroupWriter<Activity, undefined>,
+  ) {}
 
-  constructor(dataDir: string, options: LeadProfilesOptions = {}) {
+  static async open(dataDir: string, options: LeadProfilesOptions = {}): Promise<LeadProfiles> {
     const dedupWindowMs = options.dedupWindowMs ?? 7 * 24 * 3600 * 1000;
-    this.db = openSqlite(join(dataDir, "lead-profiles.db"));
-    // Derived state: survives a process crash (WAL); after a power loss the queue redelivers.
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS profiles (
-        tenant_id TEXT NOT NULL, lead_key TEXT NOT NULL, activity_count INTEGER NOT NULL,
-        counts_by_type TEXT NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
-        last_id TEXT NOT NULL, last_type TEXT NOT NULL, updated_at TEXT NOT NULL,
-        PRIMARY KEY (tenant_id, lead_key)
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS applied_ids (
-        activity_id TEXT NOT NULL, tenant_id TEXT NOT NULL, PRIMARY KEY (activity_id, tenant_id)
-      ) WITHOUT ROWID;
-    `);
-    migrateApplied(this.db);
-    // Keyed by id first: new ids append at the B-tree's right edge, expired ones leave from its left.
-    const mark = this.db.prepare("INSERT OR IGNORE INTO applied_ids (activity_id, tenant_id) VALUES (?, ?)");
-    const prune = this.db.prepare(
-      `DELETE FROM applied_ids WHERE (activity_id, tenant_id) IN
-         (SELECT activity_id, tenant_id FROM applied_ids WHERE activity_id < ? LIMIT ?)`,
-    );
-    const read = this.db.prepare(
-      "SELECT activity_count, counts_by_type, first_at, last_at, last_id, last_type FROM profiles WHERE tenant_id = ? AND lead_key = ?",
-    );
-    const write = this.db.prepare(
-      `INSERT INTO profiles (tenant_id, lead_key, activity_count, counts_by_type, first_at, last_at, last_id, last_type, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (tenant_id, lead_key) DO UPDATE SET activity_count = excluded.activity_count,
-         counts_by_type = excluded.counts_by_type, first_at = excluded.first_at, last_at = excluded.last_at,
-         last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at`,
-    );
-    // This process is the profiles' only writer, so recently used profiles stay parsed in memory:
-    // a hot lead costs no read and no JSON parse of its counters. The cache only takes states
-    // once their transaction committed, and never mutates them: a rollback leaves it as it was.
-    const cache = new RecentCache<string, CachedProfile>(CACHE_LEADS);
-    const load = (tenantId: string, key: string, slot: string): CachedProfile | undefined => {
-      const hit = cache.get(slot);
-      if (hit) return hit;
-      const row = read.get(tenantId, key) as Omit<ProfileRow, "lead_key" | "updated_at"> | undefined;
-      if (!row) return undefined;
-      return {
-        count: row.activity_count,
-        counts: JSON.parse(row.counts_by_type) as Record<string, number>,
-        first: row.first_at,
-        last: { at: row.last_at, id: row.last_id, type: row.last_type },
-      };
-    };
-    /** Runs inside a transaction; the new states go into the cache once it committed. */
-    const applyRows = (activities: Activity[]): { applied: number; updates: Array<[string, CachedProfile]> } => {
-      // Fold the batch per lead first: one write per lead, not per activity.
-      const perLead = new Map<string, { tenantId: string; key: string; items: Activity[] }>();
-      prune.run(activityIdFloor(Date.now() - dedupWindowMs), Math.max(100, activities.length * PRUNE_PER_ACTIVITY));
-      for (const a of activities) {
-        if (mark.run(a.id, a.tenantId).changes === 0) continue;
-        const key = leadKeyOf(a);
-        const slot = `${a.tenantId}\u0000${key}`;
-        const entry = perLead.get(slot);
-        if (entry) entry.items.push(a);
-        else perLead.set(slot, { tenantId: a.tenantId, key, items: [a] });
-      }
-      const now = new Date().toISOString();
-      let applied = 0;
-      const updates: Array<[string, CachedProfile]> = [];
-      for (const [slot, { tenantId, key, items }] of perLead) {
-        const previous = load(tenantId, key, slot);
-        const counts = { ...previous?.counts };
-        let first = previous?.first;
-        let last = previous?.last;
-        for (const a of items) {
-          counts[a.type] = (counts[a.type] ?? 0) + 1;
-          if (first === undefined || a.occurredAt < first) first = a.occurredAt;
-          if (!last || a.occurredAt > last.at || (a.occurredAt === last.at && a.id > last.id)) {
-            last = { at: a.occurredAt, id: a.id, type: a.type };
-          }
-        }
-        applied += items.length;
-        const next: CachedProfile = {
-          count: (previous?.count ?? 0) + items.length,
-          counts,
-          first: first!,
-          last: last!,
-        };
-        write.run(
-          tenantId,
-          key,
-          next.count,
-          JSON.stringify(counts),
-          next.first,
-          next.last.at,
-          next.last.id,
-          next.last.type,
-          now,
-        );
-        updates.push([slot, next]);
-      }
-      return { applied, updates };
-    };
-    const remember = (updates: Array<[string, CachedProfile]>): void => {
-      for (const [slot, state] of updates) cache.set(slot, state);
-    };
-    const apply = this.db.transaction(applyRows);
-    this.applyBatch = (activities) => {
-      const result = apply(activities);
-      remember(result.updates);
-      return result.applied;
-    };
-    // A consumer's partitions are woken by the same publish, so their batches arrive in the same
-    // turn of the event loop: one transaction for all of them.
-    this.grouped = new GroupCommit<Activity>(this.db, (activities) => {
-      const { updates } = applyRows(activities);
-      return () => remember(updates);
-    });
-  }
-
-  /** Applies activities; returns how many were new. */
-  apply(activities: Activity[]): number {
-    return this.applyBatch(activities);
+    const db = openSqlite(join(dataDir, "lead-profiles.db"));
+    try {
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS profiles (
+          tenant_id TEXT NOT NULL, lead_key TEXT NOT NULL, activity_count INTEGER NOT NULL,
+          counts_by_type TEXT NOT NULL, first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+          last_id TEXT NOT NULL, last_type TEXT NOT NULL, updated_at TEXT NOT NULL,
+          PRIMARY KEY (tenant_id, lead_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS applied_ids (
+          activity_id TEXT NOT NULL, tenant_id TEXT NOT NULL, PRIMARY KEY (activity_id, tenant_id)
+        ) WITHOUT ROWID;
+      `);
+      migrateApplied(db);
+      const applier = new GroupWriter<Activity, undefined>({
+        name: "the lead profiles' applier",
+        spawn: () => startApplier({ sqlite: SQLITE_MODULE, path: db.name, cacheLeads: CACHE_LEADS }),
+        send: (activities) => {
+          const rows: string[] = [];
+          for (const a of activities) rows.push(a.tenantId, leadKeyOf(a), a.type, a.occurredAt, a.id);
+          const message: ApplierCommand = {
+            type: "append",
+            rows,
+            expiredBelow: activityIdFloor(Date.now() - dedupWindowMs),
+          };
+          return { message, group: undefined };
+        },
+        onWritten: () => undefined,
+      });
+      await applier.start();
+      return new LeadProfiles(db, applier);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
   }
 
   /**
    * Applies activities together with those of every other call made in the same turn of the event
-   * loop, in one transaction; resolves once that transaction committed.
+   * loop, in one transaction; resolves once that transaction committed. Rejected if it rolled
+   * back or the applier died with it (it restarts; the queue redelivers the batch).
    */
-  applyGrouped(activities: Activity[]): Promise<void> {
-    return this.grouped.add(activities);
+  apply(activities: readonly Activity[]): Promise<void> {
+    if (activities.length === 0) return Promise.resolve();
+    return this.applier.add(activities);
   }
 
   get(tenantId: string, leadKey: string): LeadProfile | undefined {
@@ -183,8 +106,13 @@ export class LeadProfiles {
     };
   }
 
-  close(): void {
-    this.db.close();
+  /** Applies what was handed over, then stops the applier and closes the file. */
+  async close(): Promise<void> {
+    try {
+      await this.applier.stop();
+    } finally {
+      this.db.close();
+    }
   }
 }
 
@@ -200,13 +128,6 @@ function migrateApplied(db: SqliteDatabase): void {
 
 /** Profiles kept parsed in memory (recently used ones). */
 const CACHE_LEADS = 100_000;
-
-interface CachedProfile {
-  count: number;
-  counts: Record<string, number>;
-  first: string;
-  last: { at: string; id: string; type: string };
-}
 
 interface ProfileRow {
   lead_key: string;
