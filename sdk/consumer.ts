@@ -227,20 +227,32 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
           metrics.batch(done - started, pending.length);
           const again: Activity[] = [];
           let afterMs = 0;
-          // Counted per kind, once per chunk; the activities of one request share their receivedAt.
+          // Counted per kind, once per chunk. The activities of one request share tenant and
+          // receivedAt, so their latency too: one observation per run of them.
           const counts = new Map<Outcome["kind"], number>();
-          let lastReceivedAt = "";
-          let receivedAtMs = NaN;
+          let run: { tenantId: string; receivedAt: string; count: number } | undefined;
+          const observeRun = (): void => {
+            if (run === undefined) return;
+            const receivedAtMs = Date.parse(run.receivedAt);
+            metrics.latency(done - receivedAtMs, run.count);
+            sla.consumed({
+              tenantId: run.tenantId,
+              receivedAt: receivedAtMs,
+              group: slaGroup,
+              at: done,
+              count: run.count,
+            });
+          };
           outcomes.forEach((outcome, i) => {
             const activity = pending[i]!;
             counts.set(outcome.kind, (counts.get(outcome.kind) ?? 0) + 1);
             if (outcome.kind === "ok") {
-              if (activity.receivedAt !== lastReceivedAt) {
-                lastReceivedAt = activity.receivedAt;
-                receivedAtMs = Date.parse(lastReceivedAt);
+              if (run !== undefined && run.receivedAt === activity.receivedAt && run.tenantId === activity.tenantId)
+                run.count++;
+              else {
+                observeRun();
+                run = { tenantId: activity.tenantId, receivedAt: activity.receivedAt, count: 1 };
               }
-              metrics.latency(done - receivedAtMs);
-              sla.consumed({ tenantId: activity.tenantId, receivedAt: receivedAtMs, group: slaGroup, at: done });
             } else if (outcome.kind === "dead_letter")
               deadLetters.push(deadLetterRecord(activity, outcome.reason, attempt));
             else if (outcome.kind === "retry") {
@@ -248,6 +260,7 @@ export function defineConsumer<S extends z.ZodTypeAny = typeof noOptions, State 
               afterMs = Math.max(afterMs, outcome.afterMs ?? 0);
             }
           });
+          observeRun();
           for (const [kind, count] of counts) metrics.outcome(kind, count);
           for (const observe of observers) observe({ activities: pending, outcomes, attempt });
           if (again.length === 0) return;

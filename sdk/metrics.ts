@@ -1,5 +1,5 @@
-import type { ServiceBroker } from "moleculer";
-import { DEFAULT_BUCKETS } from "../monitoring/metrics/library";
+import type { HistogramMetric, ServiceBroker } from "moleculer";
+import { DEFAULT_BUCKETS, observeHistogram } from "../monitoring/metrics/library";
 import type { OutcomeKind } from "./results";
 
 /**
@@ -12,8 +12,8 @@ export interface ConsumerMetrics {
   outcome(kind: OutcomeKind | "skipped", count?: number): void;
   /** One `handle` call: its duration and size. */
   batch(durationMs: number, size: number): void;
-  /** Intake → handled latency of one activity. */
-  latency(ms: number): void;
+  /** Intake → handled latency of `count` activities (default one) that share it. */
+  latency(ms: number, count?: number): void;
   /** Local totals since start, for tests and health pages. */
   snapshot(): ConsumerMetricsSnapshot;
 }
@@ -56,6 +56,7 @@ export function consumerMetrics(broker: ServiceBroker, consumer: string): Consum
   ensure(broker, METRIC_NAMES.batchSize, "histogram", ["consumer"]);
   ensure(broker, METRIC_NAMES.latency, "histogram", ["consumer"], "millisecond");
   const enabled = broker.isMetricsEnabled();
+  const latency = enabled ? (broker.metrics.getMetric(METRIC_NAMES.latency) as HistogramMetric) : undefined;
   const outcomes: Record<string, number> = {};
   let batches = 0;
   let maxLatencyMs = 0;
@@ -70,9 +71,9 @@ export function consumerMetrics(broker: ServiceBroker, consumer: string): Consum
       broker.metrics.observe(METRIC_NAMES.batchDuration, durationMs, { consumer });
       broker.metrics.observe(METRIC_NAMES.batchSize, size, { consumer });
     },
-    latency(ms) {
+    latency(ms, count = 1) {
       if (ms > maxLatencyMs) maxLatencyMs = ms;
-      if (enabled) broker.metrics.observe(METRIC_NAMES.latency, ms, { consumer });
+      if (latency) observeHistogram(latency, ms, { consumer }, count);
     },
     snapshot() {
       return { outcomes: { ...outcomes }, batches, maxLatencyMs };

@@ -29,6 +29,32 @@ describe("metrics library", () => {
     assert.equal(metricsOf(b), m, "one library per broker");
   });
 
+  it("records a weighted observation exactly as that many single ones", () => {
+    const snapshot = (weighted: boolean): unknown => {
+      const b = broker(true);
+      const h = metricsOf(b).histogram({ name: "hub.test.weighted.ms", description: "x", tags: ["kind"] });
+      for (const [value, count] of [
+        [3, 250],
+        [0.5, 1],
+        [70_000, 4],
+        [12.5, 0],
+      ] as const) {
+        if (weighted) h.observe(value, { kind: "a" }, count);
+        else for (let i = 0; i < count; i++) h.observe(value, { kind: "a" });
+      }
+      const series = b.metrics.list().find((x) => x.name === "hub.test.weighted.ms")!.values[0] as {
+        count: number;
+        sum: number;
+        buckets: Record<string, number>;
+      };
+      return { count: series.count, sum: series.sum, buckets: series.buckets };
+    };
+    const single = snapshot(false) as { count: number; buckets: Record<string, number> };
+    assert.equal(single.count, 255);
+    assert.equal(single.buckets["5"], 251);
+    assert.deepEqual(snapshot(true), single);
+  });
+
   it("returns the same metric when registered twice and refuses a type change", () => {
     const m = metricsOf(broker(true));
     const a = m.counter({ name: "hub.test.twice", description: "x", tags: [] });

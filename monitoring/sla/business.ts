@@ -26,6 +26,8 @@ export interface SlaConsumed {
   receivedAt: string | number;
   group: string;
   at?: number;
+  /** Activities this report stands for (default one): they share tenant, receivedAt and at. */
+  count?: number;
 }
 
 /** Custom types are per tenant and unbounded; they share one tag value. */
@@ -136,7 +138,7 @@ export class BusinessSla {
     const receivedAt = epoch(event.receivedAt);
     if (!Number.isFinite(receivedAt)) return;
     this.consumersReporting = true;
-    this.consumerLag.observe(Math.max(0, at - receivedAt), { tenant: event.tenantId, group: event.group });
+    this.consumerLag.observe(Math.max(0, at - receivedAt), { tenant: event.tenantId, group: event.group }, event.count);
     const entry = this.pending.get(this.metrics.tenants.tag(event.tenantId));
     if (!entry) return;
     // Caught up with everything accepted so far, or at least as far as this activity.
