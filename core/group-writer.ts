@@ -1,4 +1,5 @@
 import type { Worker } from "node:worker_threads";
+import { BACKGROUND_PRIORITY_SOURCE } from "./background-thread";
 import { UnavailableError } from "./errors";
 
 /**
@@ -209,12 +210,14 @@ export class GroupWriter<Item, Group> {
  * connection as `db` and defines `write(message)`, which commits one group before it returns,
  * optionally `afterWrite(message)`, run once the group's `written` ack is posted, and
  * `handle(message)` for other requests. The loop around it posts `ready`, answers each
- * `append` with `written` or `writeFailed`, and closes `db` on `stop`.
+ * `append` with `written` or `writeFailed`, and closes `db` on `stop`. The thread runs at background
+ * priority (`core/background-thread.ts`).
  */
 export function groupWriterSource(body: string): string {
   return `"use strict";
 const { parentPort, workerData: cfg } = require("node:worker_threads");
 const Database = require(cfg.sqlite);
+${BACKGROUND_PRIORITY_SOURCE}
 ${body}
 parentPort.on("message", (m) => {
   if (m.type === "append") {

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
+import { BACKGROUND_PRIORITY_SOURCE } from "./background-thread";
 
 export type SqliteDatabase = Database.Database;
 
@@ -40,6 +41,7 @@ export function openSqlite(path: string, options: { pageSize?: number } = {}): S
 const CHECKPOINTER_SOURCE = String.raw`"use strict";
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.sqlite);
+${BACKGROUND_PRIORITY_SOURCE}
 const open = new Map();
 parentPort.on("message", (m) => {
   if (m.type === "add" && !open.has(m.path)) {

@@ -1,5 +1,6 @@
 import { Worker, type MessagePort } from "node:worker_threads";
 import { leadKeyOf, type Activity } from "../../core/activity/model";
+import { BACKGROUND_PRIORITY_SOURCE } from "../../core/background-thread";
 
 /**
  * The embedded store's indexer: a `worker_threads` Worker that applies the durable segments of
@@ -70,6 +71,7 @@ export type IndexerEvent =
 const WORKER_SOURCE = String.raw`"use strict";
 const { parentPort, workerData: cfg } = require("node:worker_threads");
 const Database = require(cfg.sqlite);
+${BACKGROUND_PRIORITY_SOURCE}
 
 function open(path) {
   const db = new Database(path);
