@@ -36,28 +36,35 @@ function increment(bytes: Uint8Array): void {
   }
 }
 
+const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+/** The character codes of the id being encoded; its time part is kept while the time repeats. */
+const idCodes = new Array<number>(26).fill(CODES[0]!);
+let codedTime = -1;
+
+/** One allocation per id (the string): a batch shares its millisecond, so its time part too. */
 function encode(time: number, random: Uint8Array): string {
-  let out = "";
-  let t = time;
-  const timeChars = new Array<string>(10);
-  for (let i = 9; i >= 0; i--) {
-    timeChars[i] = ALPHABET[t % 32]!;
-    t = Math.floor(t / 32);
+  if (time !== codedTime) {
+    let t = time;
+    for (let i = 9; i >= 0; i--) {
+      idCodes[i] = CODES[t % 32]!;
+      t = Math.floor(t / 32);
+    }
+    codedTime = time;
   }
-  out = timeChars.join("");
   // 80 bits -> 16 chars of 5 bits.
   let buffer = 0;
   let bits = 0;
+  let at = 10;
   for (let i = 0; i < 10; i++) {
     buffer = (buffer << 8) | random[i]!;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(buffer >> (bits - 5)) & 31];
+      idCodes[at++] = CODES[(buffer >> (bits - 5)) & 31]!;
       bits -= 5;
     }
     buffer &= (1 << bits) - 1;
   }
-  return out;
+  return String.fromCharCode.apply(null, idCodes);
 }
 
 /**

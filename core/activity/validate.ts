@@ -56,6 +56,22 @@ function requiredAttributes(definition: ActivityTypeDefinition): string[] {
 
 export type TypeResolver = (name: string) => ActivityTypeDefinition | undefined;
 
+/**
+ * Where a value sits: `path` (e.g. `activities[3]`, "" for a single activity), the field name,
+ * and for attributes the attribute's key. Its text is built only for an error message: most
+ * values are valid, and the names of valid ones would be garbage made per activity.
+ */
+interface FieldRef {
+  path: string;
+  name: string;
+  key?: string;
+}
+
+function fieldName({ path, name, key }: FieldRef): string {
+  const base = path === "" ? name : `${path}.${name}`;
+  return key === undefined ? base : `${base}.${key}`;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -65,13 +81,13 @@ function wellFormed(value: string): boolean {
   return (value as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
-function checkIdentifier(value: unknown, field: string, errors: FieldError[]): string | undefined {
+function checkIdentifier(value: unknown, path: string, name: string, errors: FieldError[]): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string") {
-    errors.push({ field, code: "invalid_type", message: "must be a string" });
+    errors.push({ field: fieldName({ path, name }), code: "invalid_type", message: "must be a string" });
   } else if (!ID_PATTERN.test(value)) {
     errors.push({
-      field,
+      field: fieldName({ path, name }),
       code: "invalid_format",
       message: `must be 1-${LIMITS.idLength} characters of letters, digits and . _ : @ + - | /`,
     });
@@ -81,7 +97,7 @@ function checkIdentifier(value: unknown, field: string, errors: FieldError[]): s
   return undefined;
 }
 
-function parseInstant(value: unknown, field: string, errors: FieldError[], now: number): string | undefined {
+function parseInstant(value: unknown, ref: FieldRef, errors: FieldError[], now: number): string | undefined {
   let ms: number;
   if (typeof value === "number" && Number.isFinite(value)) {
     ms = value;
@@ -89,41 +105,53 @@ function parseInstant(value: unknown, field: string, errors: FieldError[], now: 
     ms = Date.parse(value);
   } else {
     errors.push({
-      field,
+      field: fieldName(ref),
       code: "invalid_format",
       message: "must be an ISO-8601 instant with a zone, or epoch milliseconds",
     });
     return undefined;
   }
   if (!Number.isFinite(ms)) {
-    errors.push({ field, code: "invalid_format", message: "is not a valid date" });
+    errors.push({ field: fieldName(ref), code: "invalid_format", message: "is not a valid date" });
     return undefined;
   }
   if (ms < now - LIMITS.pastMs || ms > now + LIMITS.futureMs) {
-    errors.push({ field, code: "out_of_range", message: "must be within the last 10 years and at most 1 day ahead" });
+    errors.push({
+      field: fieldName(ref),
+      code: "out_of_range",
+      message: "must be within the last 10 years and at most 1 day ahead",
+    });
     return undefined;
   }
   return new Date(ms).toISOString();
 }
 
 /** Checks a free-form JSON value: bounded depth and size, well-formed strings. Iterative on purpose. */
-function checkJson(value: unknown, field: string, errors: FieldError[]): value is JsonValue {
+function checkJson(value: unknown, ref: FieldRef, errors: FieldError[]): value is JsonValue {
   const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 0 }];
   let nodes = 0;
   while (stack.length > 0) {
     const { v, depth } = stack.pop()!;
     if (++nodes > LIMITS.jsonNodes) {
-      errors.push({ field, code: "too_large", message: `must have at most ${LIMITS.jsonNodes} values` });
+      errors.push({
+        field: fieldName(ref),
+        code: "too_large",
+        message: `must have at most ${LIMITS.jsonNodes} values`,
+      });
       return false;
     }
     if (depth > LIMITS.jsonDepth) {
-      errors.push({ field, code: "too_deep", message: `must be nested at most ${LIMITS.jsonDepth} levels` });
+      errors.push({
+        field: fieldName(ref),
+        code: "too_deep",
+        message: `must be nested at most ${LIMITS.jsonDepth} levels`,
+      });
       return false;
     }
     if (typeof v === "string") {
       if (v.length > LIMITS.textLength || !wellFormed(v)) {
         errors.push({
-          field,
+          field: fieldName(ref),
           code: "invalid_string",
           message: "contains a string that is too long or not valid Unicode",
         });
@@ -134,18 +162,22 @@ function checkJson(value: unknown, field: string, errors: FieldError[]): value i
     } else if (isPlainObject(v)) {
       for (const key of Object.keys(v)) {
         if (!wellFormed(key)) {
-          errors.push({ field, code: "invalid_string", message: "contains a key that is not valid Unicode" });
+          errors.push({
+            field: fieldName(ref),
+            code: "invalid_string",
+            message: "contains a key that is not valid Unicode",
+          });
           return false;
         }
         stack.push({ v: v[key], depth: depth + 1 });
       }
     } else if (typeof v === "number") {
       if (!Number.isFinite(v)) {
-        errors.push({ field, code: "invalid_type", message: "contains a non-finite number" });
+        errors.push({ field: fieldName(ref), code: "invalid_type", message: "contains a non-finite number" });
         return false;
       }
     } else if (typeof v !== "boolean" && v !== null) {
-      errors.push({ field, code: "invalid_type", message: "must be JSON" });
+      errors.push({ field: fieldName(ref), code: "invalid_type", message: "must be JSON" });
       return false;
     }
   }
@@ -155,7 +187,7 @@ function checkJson(value: unknown, field: string, errors: FieldError[]): value i
 function checkAttribute(
   value: unknown,
   spec: AttributeSpec,
-  field: string,
+  ref: FieldRef,
   errors: FieldError[],
   now: number,
 ): JsonValue | undefined {
@@ -165,28 +197,32 @@ function checkAttribute(
     case "url":
     case "email": {
       if (typeof value !== "string") {
-        errors.push({ field, code: "invalid_type", message: "must be a string" });
+        errors.push({ field: fieldName(ref), code: "invalid_type", message: "must be a string" });
         return undefined;
       }
       const max = spec.maxLength ?? (spec.type === "text" ? LIMITS.textLength : LIMITS.stringLength);
       if (value.length > max) {
-        errors.push({ field, code: "too_long", message: `must be at most ${max} characters` });
+        errors.push({ field: fieldName(ref), code: "too_long", message: `must be at most ${max} characters` });
         return undefined;
       }
       if (!wellFormed(value)) {
-        errors.push({ field, code: "invalid_string", message: "is not valid Unicode" });
+        errors.push({ field: fieldName(ref), code: "invalid_string", message: "is not valid Unicode" });
         return undefined;
       }
       if (spec.type === "url" && !URL.canParse(value)) {
-        errors.push({ field, code: "invalid_format", message: "must be an absolute URL" });
+        errors.push({ field: fieldName(ref), code: "invalid_format", message: "must be an absolute URL" });
         return undefined;
       }
       if (spec.type === "email" && !EMAIL.test(value)) {
-        errors.push({ field, code: "invalid_format", message: "must be an email address" });
+        errors.push({ field: fieldName(ref), code: "invalid_format", message: "must be an email address" });
         return undefined;
       }
       if (spec.enum !== undefined && !spec.enum.includes(value)) {
-        errors.push({ field, code: "invalid_value", message: `must be one of ${spec.enum.join(", ")}` });
+        errors.push({
+          field: fieldName(ref),
+          code: "invalid_value",
+          message: `must be one of ${spec.enum.join(", ")}`,
+        });
         return undefined;
       }
       return value;
@@ -199,7 +235,7 @@ function checkAttribute(
         (spec.type === "integer" && !Number.isInteger(value))
       ) {
         errors.push({
-          field,
+          field: fieldName(ref),
           code: "invalid_type",
           message: `must be ${spec.type === "integer" ? "an integer" : "a number"}`,
         });
@@ -208,14 +244,14 @@ function checkAttribute(
       return value;
     case "boolean":
       if (typeof value !== "boolean") {
-        errors.push({ field, code: "invalid_type", message: "must be a boolean" });
+        errors.push({ field: fieldName(ref), code: "invalid_type", message: "must be a boolean" });
         return undefined;
       }
       return value;
     case "datetime":
-      return parseInstant(value, field, errors, now);
+      return parseInstant(value, ref, errors, now);
     case "json":
-      return checkJson(value, field, errors) ? value : undefined;
+      return checkJson(value, ref, errors) ? value : undefined;
   }
 }
 
@@ -241,11 +277,11 @@ export function validateActivityInput(
       errors.push({ field: at(key), code: "unknown_field", message: "is not a field of an activity" });
     }
   }
-  const clientId = checkIdentifier(raw.id, at("id"), errors);
-  const leadId = checkIdentifier(raw.leadId, at("leadId"), errors);
-  const anonymousId = checkIdentifier(raw.anonymousId, at("anonymousId"), errors);
-  const campaignId = checkIdentifier(raw.campaignId, at("campaignId"), errors);
-  const accountId = checkIdentifier(raw.accountId, at("accountId"), errors);
+  const clientId = checkIdentifier(raw.id, path, "id", errors);
+  const leadId = checkIdentifier(raw.leadId, path, "leadId", errors);
+  const anonymousId = checkIdentifier(raw.anonymousId, path, "anonymousId", errors);
+  const campaignId = checkIdentifier(raw.campaignId, path, "campaignId", errors);
+  const accountId = checkIdentifier(raw.accountId, path, "accountId", errors);
   if (raw.leadId == null && raw.anonymousId == null) {
     errors.push({ field: at("leadId"), code: "required", message: "leadId or anonymousId is required" });
   }
@@ -278,7 +314,7 @@ export function validateActivityInput(
   const occurredAt =
     raw.occurredAt === undefined || raw.occurredAt === null
       ? new Date(now).toISOString()
-      : parseInstant(raw.occurredAt, at("occurredAt"), errors, now);
+      : parseInstant(raw.occurredAt, { path, name: "occurredAt" }, errors, now);
 
   const attributes: Attributes = {};
   const rawAttributes = raw.attributes ?? {};
@@ -295,21 +331,25 @@ export function validateActivityInput(
     } else {
       for (const key of keys) {
         const value = rawAttributes[key];
-        const field = at(`attributes.${key}`);
         if (value === undefined || value === null) continue;
+        const ref: FieldRef = { path, name: "attributes", key };
         const spec = definition.attributes[key];
         if (spec !== undefined) {
-          const checked = checkAttribute(value, spec, field, errors, now);
+          const checked = checkAttribute(value, spec, ref, errors, now);
           if (checked !== undefined) attributes[key] = checked;
         } else if (!definition.additionalAttributes) {
-          errors.push({ field, code: "unknown_attribute", message: `is not an attribute of '${definition.name}'` });
+          errors.push({
+            field: fieldName(ref),
+            code: "unknown_attribute",
+            message: `is not an attribute of '${definition.name}'`,
+          });
         } else if (!wellFormed(key) || key.length > 128) {
           errors.push({
-            field,
+            field: fieldName(ref),
             code: "invalid_format",
             message: "attribute names must be valid Unicode, at most 128 characters",
           });
-        } else if (checkJson(value, field, errors)) {
+        } else if (checkJson(value, ref, errors)) {
           attributes[key] = value;
         }
       }

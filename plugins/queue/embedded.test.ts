@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { tempDir } from "../../test/support/tmp";
 import { queueContractSuite } from "./contract-suite";
 import { queues } from "./index";
@@ -50,6 +52,55 @@ describe("embedded queue: in-memory head and SQLite", () => {
       seen.every((s, i) => s === i),
       "in order, no gap, no repeat",
     );
+  });
+});
+
+describe("embedded queue: files of earlier versions", () => {
+  const dir = tempDir("hub-queue-migrate-");
+  after(() => dir.cleanup());
+
+  it("rewrites a WITHOUT ROWID batches table as a rowid table and keeps every record and offset", async () => {
+    const old = new Database(join(dir.dir, "queue.db"));
+    old.exec(`
+      CREATE TABLE batches (
+        topic TEXT NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
+        ts INTEGER NOT NULL, keys TEXT NOT NULL, key_lengths TEXT NOT NULL, vals TEXT NOT NULL,
+        value_lengths TEXT NOT NULL, headers TEXT,
+        PRIMARY KEY (topic, partition, base_offset)
+      ) WITHOUT ROWID;
+      CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO meta VALUES ('partitions', '1');
+    `);
+    old
+      .prepare("INSERT INTO batches VALUES ('t', 0, 0, 1, ?, 'ab', '1,1', '{\"n\":0}{\"n\":1}', '7,7', NULL)")
+      .run(Date.now());
+    old.close();
+
+    const queue = queues.resolve({ type: "embedded", options: { partitions: 1 } }, { dataDir: dir.dir });
+    await queue.start();
+    await queue.publish("t", [{ key: "c", value: JSON.stringify({ n: 2 }) }]);
+    const seen: Array<[string, string, string]> = [];
+    const subscription = await queue.subscribe({
+      group: "g",
+      topic: "t",
+      fromBeginning: true,
+      handler: async (batch) => {
+        for (const m of batch) seen.push([m.offset, m.key, m.value]);
+      },
+    });
+    const deadline = Date.now() + 10_000;
+    while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await subscription.stop();
+    await queue.stop();
+    assert.deepEqual(seen, [
+      ["0", "a", '{"n":0}'],
+      ["1", "b", '{"n":1}'],
+      ["2", "c", '{"n":2}'],
+    ]);
+    const after = new Database(join(dir.dir, "queue.db"), { readonly: true });
+    const sql = after.prepare("SELECT sql FROM sqlite_master WHERE name = 'batches'").pluck().get() as string;
+    after.close();
+    assert.doesNotMatch(sql, /WITHOUT ROWID/i);
   });
 });
 

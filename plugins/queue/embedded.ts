@@ -73,6 +73,38 @@ function split(joined: string, lengths: string): string[] {
 }
 
 /**
+ * The record batches. A rowid table on purpose: a batch row is as large as the batch (hundreds of
+ * KB for a batch of 500 activities) and spills to overflow pages. In a WITHOUT ROWID table the
+ * row is the B-tree key, and every comparison of a seek (each insert) reads a spilled key whole,
+ * overflow pages included. Here the key (topic, partition, base_offset) lives in a small index,
+ * rows append at the rowid's right edge, and the large columns come last, so reading the small
+ * ones never touches overflow pages.
+ */
+const BATCHES_TABLE = (name: string): string => `
+  CREATE TABLE IF NOT EXISTS ${name} (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
+    ts INTEGER NOT NULL, key_lengths TEXT NOT NULL, value_lengths TEXT NOT NULL, headers TEXT,
+    keys TEXT NOT NULL, vals TEXT NOT NULL,
+    PRIMARY KEY (topic, partition, base_offset)
+  )`;
+
+const BATCH_COLUMNS = "topic, partition, base_offset, last_offset, ts, key_lengths, value_lengths, headers, keys, vals";
+
+/** Files written before `batches` became a rowid table are rewritten once, in one transaction. */
+function migrateBatches(db: SqliteDatabase): void {
+  const sql = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'batches'").pluck().get() as
+    string | undefined;
+  if (sql === undefined || !/WITHOUT\s+ROWID/i.test(sql)) return;
+  db.transaction(() => {
+    db.exec(`${BATCHES_TABLE("batches_rowid")};
+      INSERT INTO batches_rowid (${BATCH_COLUMNS})
+        SELECT ${BATCH_COLUMNS} FROM batches ORDER BY topic, partition, base_offset;
+      DROP TABLE batches;
+      ALTER TABLE batches_rowid RENAME TO batches;`);
+  })();
+}
+
+/**
  * The default queue: a partitioned log in SQLite on local disk, stored as record batches (one
  * row per publish and partition, as Kafka's log does), so a publish of 500 records costs a few
  * row writes. Publishes made while a group is being written form the next group; a writer thread
@@ -120,13 +152,9 @@ export class EmbeddedQueue implements ActivityQueue {
     if (this.db) return;
     const path = join(this.options.dataDir, "queue.db");
     const db = openSqlite(path);
+    migrateBatches(db);
     db.exec(`
-      CREATE TABLE IF NOT EXISTS batches (
-        topic TEXT NOT NULL, partition INTEGER NOT NULL, base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL,
-        ts INTEGER NOT NULL, keys TEXT NOT NULL, key_lengths TEXT NOT NULL, vals TEXT NOT NULL,
-        value_lengths TEXT NOT NULL, headers TEXT,
-        PRIMARY KEY (topic, partition, base_offset)
-      ) WITHOUT ROWID;
+      ${BATCHES_TABLE("batches")};
       CREATE TABLE IF NOT EXISTS offsets (
         grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
         PRIMARY KEY (grp, topic, partition)
