@@ -66,6 +66,11 @@ describe("activity validation", () => {
   it("bounds dates, nesting, sizes and Unicode", () => {
     const codes = (raw: unknown) => (check(raw) as { errors: Array<{ code: string }> }).errors.map((e) => e.code);
     assert.deepEqual(codes({ leadId: "L", type: "identify", occurredAt: now + 2 * 86_400_000 }), ["out_of_range"]);
+    // Date.parse would move these to another day; they are refused instead.
+    for (const occurredAt of ["2026-02-29T10:00:00.000Z", "2026-04-31T10:00:00Z", "2026-01-05T24:00:00+01:00"])
+      assert.deepEqual(codes({ leadId: "L", type: "identify", occurredAt }), ["invalid_format"], occurredAt);
+    const leapDay = check({ leadId: "L", type: "identify", occurredAt: "2024-02-29T23:30:00-01:00" });
+    assert.ok(leapDay.ok && leapDay.value.occurredAt === "2024-03-01T00:30:00.000Z", "zones are normalised to UTC");
     let deep: unknown = 1;
     for (let i = 0; i < 20; i++) deep = [deep];
     assert.deepEqual(codes({ leadId: "L", type: "identify", attributes: { traits: deep } }), ["too_deep"]);

@@ -97,12 +97,40 @@ function checkIdentifier(value: unknown, path: string, name: string, errors: Fie
   return undefined;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The number at `value[from, from + digits)`, which the ISO pattern has checked are digits. */
+function digitsAt(value: string, from: number, digits: number): number {
+  let n = 0;
+  for (let i = from; i < from + digits; i++) n = n * 10 + value.charCodeAt(i) - 48;
+  return n;
+}
+
+/**
+ * Whether an instant that matches ISO_INSTANT names a real day and hour. `Date.parse` rolls
+ * 2026-02-31 over to March 3rd and 24:00 over to the next day; an activity with such a date
+ * is refused rather than silently moved.
+ */
+function isCalendarDate(value: string): boolean {
+  const year = digitsAt(value, 0, 4);
+  const month = digitsAt(value, 5, 2);
+  const day = digitsAt(value, 8, 2);
+  if (month < 1 || month > 12 || day < 1 || digitsAt(value, 11, 2) > 23) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!);
+}
+
+/** `YYYY-MM-DDTHH:mm:ss.sssZ`: already what `toISOString` gives, so it is kept as sent. */
+function isCanonicalInstant(value: string): boolean {
+  return value.length === 24 && value.charCodeAt(23) === 90 /* Z */ && value.charCodeAt(19) === 46; /* . */
+}
+
 function parseInstant(value: unknown, ref: FieldRef, errors: FieldError[], now: number): string | undefined {
   let ms: number;
   if (typeof value === "number" && Number.isFinite(value)) {
     ms = value;
   } else if (typeof value === "string" && ISO_INSTANT.test(value)) {
-    ms = Date.parse(value);
+    ms = isCalendarDate(value) ? Date.parse(value) : NaN;
   } else {
     errors.push({
       field: fieldName(ref),
@@ -123,7 +151,7 @@ function parseInstant(value: unknown, ref: FieldRef, errors: FieldError[], now: 
     });
     return undefined;
   }
-  return new Date(ms).toISOString();
+  return typeof value === "string" && isCanonicalInstant(value) ? value : new Date(ms).toISOString();
 }
 
 /** Checks a free-form JSON value: bounded depth and size, well-formed strings. Iterative on purpose. */
