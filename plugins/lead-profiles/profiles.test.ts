@@ -76,6 +76,28 @@ describe("lead profiles", () => {
     }
   });
 
+  it("fails the group an applier died with, restarts it, and counts a redelivery once", async () => {
+    const dir = tempDir("lead-profiles-restart-");
+    try {
+      const profiles = await LeadProfiles.open(dir.dir);
+      const batch = [activity(newActivityId(), "ada", "visit_web_page", "2026-11-01T10:00:00.000Z")];
+      const thread = profiles.applierThread!;
+      const lost = profiles.apply(batch);
+      await thread.terminate();
+      await assert.rejects(lost, /exited|is down/);
+      // The queue redelivers the batch: once the applier is back, it is applied, once.
+      const deadline = Date.now() + 5_000;
+      while (profiles.applierThread === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.notEqual(profiles.applierThread, thread, "a new applier thread");
+      await profiles.apply(batch);
+      await profiles.apply(batch);
+      assert.equal(profiles.get("t1", "ada")!.activityCount, 1);
+      await profiles.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it("forgets applied ids older than the dedup window, oldest first, a bounded number per batch", async () => {
     const dir = tempDir("lead-profiles-prune-");
     try {

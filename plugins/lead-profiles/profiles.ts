@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { Worker } from "node:worker_threads";
 import { activityIdFloor } from "../../core/activity/ids";
 import type { Activity } from "../../core/activity/model";
 import { leadKeyOf } from "../../core/activity/model";
@@ -87,6 +88,11 @@ export class LeadProfiles {
   apply(activities: readonly Activity[]): Promise<void> {
     if (activities.length === 0) return Promise.resolve();
     return this.applier.add(activities);
+  }
+
+  /** @internal The applier's thread while it runs (tests). */
+  get applierThread(): Worker | undefined {
+    return this.applier.current;
   }
 
   get(tenantId: string, leadKey: string): LeadProfile | undefined {
