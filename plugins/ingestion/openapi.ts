@@ -292,7 +292,14 @@ export const openApiDocument = {
               "Built-in (visit_web_page, click_link, fill_out_form, email_*, change_data_value, change_score, add_to_list, remove_from_list, crm_sync, mobile_event, track_event, identify) or a custom type",
           },
           source: { enum: ["web", "email", "crm", "mobile", "api"] },
-          occurredAt: { type: "string", format: "date-time" },
+          occurredAt: {
+            oneOf: [
+              { type: "string", format: "date-time" },
+              { type: "integer", description: "epoch milliseconds" },
+            ],
+            description:
+              "ISO-8601 instant with a zone (stored in UTC) or epoch ms; within the last 10 years and at most 1 day ahead. A date that names no calendar day (2026-02-31, 24:00) is invalid_format. Defaults to receivedAt",
+          },
           attributes: { type: "object" },
           campaignId: { type: "string" },
           accountId: { type: "string" },
