@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchActivityInput } from "./lib/fixtures";
 import { percentile, runLoad, type LoadResult } from "./lib/load";
-import { startProcess, stopProcess, waitForIdle } from "./lib/processes";
+import { cpuSeconds, startProcess, stopProcess, waitForIdle } from "./lib/processes";
 
 /**
  * `npm run bench:ingest`: the hub on the embedded profile (every 202 durable: fsync in queue and
@@ -19,14 +19,26 @@ let seq = 0;
 const batchBody = (size: number) => () => JSON.stringify(Array.from({ length: size }, () => benchActivityInput(seq++)));
 const singleBody = () => JSON.stringify(benchActivityInput(seq++));
 
-function report(name: string, r: LoadResult, perRequest: number): { rate: number; p50: number; p99: number } {
-  const rate = ((r.requests - r.errors) * perRequest) / r.seconds;
+/**
+ * One scenario's line. `cpu`: CPU seconds the server process used during the run (all threads).
+ * Per activity it is steadier than the rate on a shared machine, whose speed drifts from run to
+ * run; the server's share of the cores shows how much of the machine the generator left it.
+ */
+function report(
+  name: string,
+  r: LoadResult,
+  perRequest: number,
+  cpu: number,
+): { rate: number; p50: number; p99: number; cpuUs: number } {
+  const accepted = (r.requests - r.errors) * perRequest;
+  const rate = accepted / r.seconds;
   const p50 = percentile(r.latenciesMs, 50);
   const p99 = percentile(r.latenciesMs, 99);
+  const cpuUs = accepted > 0 ? (cpu * 1e6) / accepted : NaN;
   console.log(
-    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} activities/s  ${(r.requests / r.seconds).toFixed(0).padStart(6)} req/s  p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  errors ${r.errors} ${JSON.stringify(r.statuses)}`,
+    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} activities/s  ${(r.requests / r.seconds).toFixed(0).padStart(6)} req/s  p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  server CPU ${cpuUs.toFixed(1).padStart(6)} µs/activity (${(cpu / r.seconds).toFixed(2)} cores)  errors ${r.errors} ${JSON.stringify(r.statuses)}`,
   );
-  return { rate, p50, p99 };
+  return { rate, p50, p99, cpuUs };
 }
 
 async function main(): Promise<void> {
@@ -73,6 +85,7 @@ async function main(): Promise<void> {
     `http://127.0.0.1:${BARE_PORT}/`,
   );
   for (const s of scenarios) {
+    const cpuBefore = cpuSeconds(bare);
     const r = await runLoad({
       url: `http://127.0.0.1:${BARE_PORT}/`,
       headers,
@@ -80,7 +93,12 @@ async function main(): Promise<void> {
       concurrency: s.concurrency,
       seconds,
     });
-    (results[s.name] ??= {}).bare = report(`baseline (bare HTTP), ${s.name}`, r, s.perRequest);
+    (results[s.name] ??= {}).bare = report(
+      `baseline (bare HTTP), ${s.name}`,
+      r,
+      s.perRequest,
+      cpuSeconds(bare) - cpuBefore,
+    );
   }
   await stopProcess(bare);
 
@@ -96,6 +114,7 @@ async function main(): Promise<void> {
       concurrency: s.concurrency,
       seconds: 2,
     });
+    const cpuBefore = cpuSeconds(hub);
     const r = await runLoad({
       url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,
       headers,
@@ -103,14 +122,22 @@ async function main(): Promise<void> {
       concurrency: s.concurrency,
       seconds,
     });
-    (results[s.name] ??= {}).hub = report(`hub (embedded, durable), ${s.name}`, r, s.perRequest);
+    (results[s.name] ??= {}).hub = report(
+      `hub (embedded, durable), ${s.name}`,
+      r,
+      s.perRequest,
+      cpuSeconds(hub) - cpuBefore,
+    );
   }
   await stopProcess(hub);
   rmSync(dataDir, { recursive: true, force: true });
 
   console.log("");
   for (const [name, r] of Object.entries(results)) {
-    if (r.hub && r.bare) console.log(`ratio hub/baseline, ${name}: ${(r.hub.rate / r.bare.rate).toFixed(3)}`);
+    if (r.hub && r.bare)
+      console.log(
+        `ratio hub/baseline, ${name}: ${(r.hub.rate / r.bare.rate).toFixed(3)} (server CPU per activity: ${(r.hub.cpuUs / r.bare.cpuUs).toFixed(1)}x)`,
+      );
   }
 }
 

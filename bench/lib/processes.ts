@@ -36,21 +36,23 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   clearTimeout(timer);
 }
 
+/** CPU seconds a child process has used so far, all its threads (user + system, from /proc). */
+export function cpuSeconds(child: ChildProcess): number {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (100/s)
+}
+
 /**
  * Waits until a child process has settled (under `maxCpu` cores over a second), e.g. until a
  * store's background indexing of the previous scenario's writes is done. Bounded by `timeoutMs`.
  */
 export async function waitForIdle(child: ChildProcess, maxCpu = 0.15, timeoutMs = 90_000): Promise<void> {
-  const ticks = (): number => {
-    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
-  };
   const deadline = Date.now() + timeoutMs;
-  let last = ticks();
+  let last = cpuSeconds(child);
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1000));
-    const now = ticks();
-    if ((now - last) / 100 < maxCpu) return;
+    const now = cpuSeconds(child);
+    if (now - last < maxCpu) return;
     last = now;
   }
 }
