@@ -89,8 +89,8 @@ interface Waiter {
 /** A segment sent to the log writer. */
 interface Segment {
   seq: number;
-  items: Activity[];
   lines: string[];
+  keys: string;
   trimTo: number | undefined;
 }
 
@@ -168,9 +168,13 @@ export class EmbeddedStore implements ActivityStore {
       this.durableUpto = 0;
       this.trimmedUpto = 0;
       this.memstore = new Memstore();
-      const segments = log.prepare("SELECT seq, body FROM segments WHERE seq > ? ORDER BY seq");
-      for (const row of segments.iterate(this.indexedUpto) as Iterable<{ seq: number; body: string }>) {
-        this.memstore.addLines(row.seq, row.body.split("\n"));
+      const segments = log.prepare("SELECT seq, body, keys FROM segments WHERE seq > ? ORDER BY seq");
+      for (const row of segments.iterate(this.indexedUpto) as Iterable<{
+        seq: number;
+        body: string;
+        keys: string | null;
+      }>) {
+        this.memstore.add(row.seq, row.body.split("\n"), row.keys);
       }
       const maxSeq = (log.prepare("SELECT MAX(seq) FROM segments").pluck().get() as number | null) ?? 0;
       this.nextSeq = Math.max(maxSeq, this.indexedUpto) + 1;
@@ -437,14 +441,15 @@ export class EmbeddedStore implements ActivityStore {
           this.durableUpto > this.trimmedUpto && Date.now() - this.lastTrim >= TRIM_INTERVAL_MS
             ? this.durableUpto
             : undefined;
+        const keys = segmentKeys(items);
         const message: LogWriterCommand = {
           type: "append",
           seq,
           lines,
-          keys: segmentKeys(items),
+          keys,
           ...(trimTo === undefined ? {} : { trimTo }),
         };
-        return { message, group: { seq, items, lines, trimTo } };
+        return { message, group: { seq, lines, keys, trimTo } };
       },
       onWritten: (segment) => {
         this.nextSeq = segment.seq + 1;
@@ -453,7 +458,7 @@ export class EmbeddedStore implements ActivityStore {
           this.lastTrim = Date.now();
         }
         // Readable before anyone hears it is durable.
-        this.memstore.add(segment.seq, segment.items, segment.lines);
+        this.memstore.add(segment.seq, segment.lines, segment.keys);
         this.wakeIndexer();
       },
       // A lost segment's seq is free again (it is only counted once written); room freed up.

@@ -53,7 +53,14 @@ export interface SegmentHandoff {
  * `[tenantId, id, leadKey, type, occurredAt]` per activity, in the order of the body's lines.
  */
 export function segmentKeys(activities: Activity[]): string {
-  return JSON.stringify(activities.map((a) => [a.tenantId, a.id, leadKeyOf(a), a.type, a.occurredAt]));
+  return JSON.stringify(activities.map(segmentKeyOf));
+}
+
+/** An activity's index fields in a segment's `keys`: tenant, id, lead key, type, occurredAt. */
+export type SegmentKey = [tenantId: string, id: string, leadKey: string, type: string, occurredAt: string];
+
+export function segmentKeyOf(a: Activity): SegmentKey {
+  return [a.tenantId, a.id, leadKeyOf(a), a.type, a.occurredAt];
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Activity } from "../../core/activity/model";
-import { leadKeyOf } from "../../core/activity/model";
+import { segmentKeyOf, type SegmentKey } from "./indexer";
 
 /** One activity held in memory until the indexer has written its segment into the indexed table. */
 export interface MemEntry {
@@ -59,8 +59,12 @@ interface Segment {
   seq: number;
   /** Every activity of the segment, duplicates included: what backpressure counts. */
   count: number;
-  /** The entries this segment owns (first-written versions only). */
-  entries: Held[];
+  /** The activities' JSON, as written to the log. */
+  lines: readonly string[];
+  /** Their index fields as the log holds them (`segmentKeys`), or null: parse the lines. */
+  keys: string | null;
+  /** The entries this segment owns (first-written versions only), once it is indexed. */
+  entries?: Held[];
 }
 
 const key = (a: string, b: string): string => `${a}\u0000${b}`;
@@ -71,12 +75,20 @@ const key = (a: string, b: string): string => `${a}\u0000${b}`;
  * indexer's INSERT OR IGNORE will ignore it), indexed by id, by lead and by tenant. Segments are
  * released oldest first when the indexer reports progress, so every per-lead and per-tenant list
  * releases from its front.
+ *
+ * The indexes are built on the first read after a segment arrives, not when it arrives: most
+ * segments of a write-heavy hub are indexed by the store's indexer and released before anyone
+ * reads them, and the event loop then never builds entries, keys and map slots for them. A read
+ * indexes every segment that came before it, in seq order, so what it sees is what eager
+ * indexing would have shown.
  */
 export class Memstore {
   private readonly byId = new Map<string, Held>();
   private readonly byLead = new Map<string, Fifo<Held>>();
   private readonly byTenant = new Map<string, Fifo<Held>>();
   private readonly segments = new Fifo<Segment>();
+  /** Segments not indexed yet: the newest ones, in seq order. */
+  private readonly unindexed = new Fifo<Segment>();
   private activities = 0;
 
   /** Activities held, duplicates included (the backpressure measure). */
@@ -89,38 +101,12 @@ export class Memstore {
     return this.segments.length;
   }
 
-  /** Adds a segment written by this process (`lines[i]` is the JSON of `activities[i]`). */
-  add(seq: number, activities: readonly Activity[], lines: readonly string[]): void {
-    const entries: Held[] = [];
-    for (let i = 0; i < activities.length; i++) {
-      const a = activities[i]!;
-      const idKey = key(a.tenantId, a.id);
-      if (this.byId.has(idKey)) continue; // first write of an id wins
-      const leadKey = leadKeyOf(a);
-      const entry: Held = {
-        seq,
-        tenantId: a.tenantId,
-        id: a.id,
-        leadKey,
-        type: a.type,
-        occurredAt: Date.parse(a.occurredAt),
-        json: lines[i]!,
-        idKey,
-        leadSlot: key(a.tenantId, leadKey),
-      };
-      this.byId.set(idKey, entry);
-      entries.push(entry);
-      push(this.byLead, entry.leadSlot, entry);
-      push(this.byTenant, entry.tenantId, entry);
-    }
-    this.segments.push({ seq, count: activities.length, entries });
-    this.activities += activities.length;
-  }
-
-  /** Adds a segment read back from disk at start-up. */
-  addLines(seq: number, lines: readonly string[]): void {
-    const activities = lines.map((line) => JSON.parse(line) as Activity);
-    this.add(seq, activities, lines);
+  /** Adds a segment: `lines[i]` is an activity's JSON, `keys` the segment's `segmentKeys` (or null). */
+  add(seq: number, lines: readonly string[], keys: string | null): void {
+    const segment: Segment = { seq, count: lines.length, lines, keys };
+    this.segments.push(segment);
+    this.unindexed.push(segment);
+    this.activities += lines.length;
   }
 
   /** Drops every segment with seq <= `upto`; returns how many activities were released. */
@@ -129,6 +115,11 @@ export class Memstore {
     for (let segment = this.segments.peek(); segment && segment.seq <= upto; segment = this.segments.peek()) {
       this.segments.shift();
       released += segment.count;
+      if (segment.entries === undefined) {
+        // Never read: it is the oldest unindexed segment, and nothing points at it.
+        if (this.unindexed.shift() !== segment) throw new Error("memstore: segments released out of order");
+        continue;
+      }
       for (const entry of segment.entries) {
         this.byId.delete(entry.idKey);
         this.shiftFront(this.byLead, entry.leadSlot, entry);
@@ -140,17 +131,50 @@ export class Memstore {
   }
 
   get(tenantId: string, id: string): MemEntry | undefined {
+    this.indexPending();
     return this.byId.get(key(tenantId, id));
   }
 
   /** A lead's entries, in write order. */
   forLead(tenantId: string, leadKey: string): Iterable<MemEntry> {
+    this.indexPending();
     return this.byLead.get(key(tenantId, leadKey)) ?? [];
   }
 
   /** A tenant's entries, in write order. */
   forTenant(tenantId: string): Iterable<MemEntry> {
+    this.indexPending();
     return this.byTenant.get(tenantId) ?? [];
+  }
+
+  private indexPending(): void {
+    for (let segment = this.unindexed.shift(); segment; segment = this.unindexed.shift()) this.index(segment);
+  }
+
+  private index(segment: Segment): void {
+    const fields = segment.keys === null ? null : (JSON.parse(segment.keys) as SegmentKey[]);
+    const entries: Held[] = [];
+    segment.lines.forEach((json, i) => {
+      const [tenantId, id, leadKey, type, occurredAt] = fields?.[i] ?? segmentKeyOf(JSON.parse(json) as Activity);
+      const idKey = key(tenantId, id);
+      if (this.byId.has(idKey)) return; // first write of an id wins
+      const entry: Held = {
+        seq: segment.seq,
+        tenantId,
+        id,
+        leadKey,
+        type,
+        occurredAt: Date.parse(occurredAt),
+        json,
+        idKey,
+        leadSlot: key(tenantId, leadKey),
+      };
+      this.byId.set(idKey, entry);
+      entries.push(entry);
+      push(this.byLead, entry.leadSlot, entry);
+      push(this.byTenant, entry.tenantId, entry);
+    });
+    segment.entries = entries;
   }
 
   private shiftFront(map: Map<string, Fifo<Held>>, k: string, entry: Held): void {

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Activity } from "../../core/activity/model";
+import { segmentKeys } from "./indexer";
+import { Memstore } from "./memstore";
+
+const activity = (id: string, leadId: string, occurredAt: string, title = "a"): Activity =>
+  ({
+    id,
+    tenantId: "t1",
+    leadId,
+    type: "visit_web_page",
+    source: "web",
+    occurredAt,
+    receivedAt: occurredAt,
+    attributes: { title },
+    schemaVersion: 1,
+  }) as unknown as Activity;
+
+function segment(memstore: Memstore, seq: number, activities: Activity[], withKeys = true): void {
+  memstore.add(
+    seq,
+    activities.map((a) => JSON.stringify(a)),
+    withKeys ? segmentKeys(activities) : null,
+  );
+}
+
+describe("memstore", () => {
+  it("indexes segments on the first read after them, in seq order: first write of an id wins", () => {
+    const m = new Memstore();
+    segment(m, 1, [activity("A1", "ada", "2026-11-01T10:00:00.000Z", "first")]);
+    segment(m, 2, [
+      activity("A1", "ada", "2026-11-01T10:00:00.000Z", "second"),
+      activity("B1", "bob", "2026-11-01T11:00:00.000Z"),
+    ]);
+    assert.equal(m.size, 3);
+    assert.match(m.get("t1", "A1")!.json, /"first"/);
+    // Added after a read, from a log that predates the keys column.
+    segment(m, 3, [activity("A2", "ada", "2026-11-02T10:00:00.000Z")], false);
+    assert.deepEqual(
+      [...m.forLead("t1", "ada")].map((e) => [e.id, e.occurredAt]),
+      [
+        ["A1", Date.parse("2026-11-01T10:00:00.000Z")],
+        ["A2", Date.parse("2026-11-02T10:00:00.000Z")],
+      ],
+    );
+    assert.deepEqual(
+      [...m.forTenant("t1")].map((e) => e.id),
+      ["A1", "B1", "A2"],
+    );
+  });
+
+  it("releases segments nobody read without indexing them, and read ones from every index", () => {
+    const m = new Memstore();
+    segment(m, 1, [activity("A1", "ada", "2026-11-01T10:00:00.000Z")]);
+    segment(m, 2, [activity("B1", "bob", "2026-11-01T11:00:00.000Z")]);
+    assert.equal(m.releaseUpto(1), 1, "released unread");
+    assert.equal(m.get("t1", "A1"), undefined);
+    assert.equal(m.get("t1", "B1")!.leadKey, "bob");
+    segment(m, 3, [activity("A2", "ada", "2026-11-02T10:00:00.000Z")]);
+    assert.equal(m.releaseUpto(3), 2, "one read, one unread");
+    assert.equal(m.size, 0);
+    assert.equal(m.segmentCount, 0);
+    assert.equal(m.get("t1", "B1"), undefined);
+    assert.deepEqual([...m.forTenant("t1")], []);
+  });
+});
