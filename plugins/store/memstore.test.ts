@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { Activity } from "../../core/activity/model";
 import { segmentKeys } from "./indexer";
 import { Memstore } from "./memstore";
@@ -63,5 +65,22 @@ describe("memstore", () => {
     assert.equal(m.segmentCount, 0);
     assert.equal(m.get("t1", "B1"), undefined);
     assert.deepEqual([...m.forTenant("t1")], []);
+  });
+
+  it("keeps nothing of a released segment reachable", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const m = new Memstore();
+    let lines: string[] | undefined = [JSON.stringify(activity("A1", "ada", "2026-11-01T10:00:00.000Z"))];
+    const released = new WeakRef(lines);
+    m.add(1, lines, null);
+    lines = undefined;
+    m.add(2, [JSON.stringify(activity("B1", "bob", "2026-11-01T11:00:00.000Z"))], null);
+    m.get("t1", "A1"); // indexed, then released
+    m.releaseUpto(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.equal(released.deref(), undefined, "the released segment's lines were collected");
+    assert.equal(m.get("t1", "B1")!.id, "B1");
   });
 });

@@ -19,9 +19,13 @@ interface Held extends MemEntry {
   leadSlot: string;
 }
 
-/** An array used as a FIFO: push at the back, release from the front, iterate in between. */
+/**
+ * An array used as a FIFO: push at the back, release from the front, iterate in between. A
+ * released slot is cleared at once: until the array is compacted, it would otherwise keep what
+ * it held (a whole segment's lines) reachable.
+ */
 class Fifo<T> {
-  private items: T[] = [];
+  private items: Array<T | undefined> = [];
   private head = 0;
 
   get length(): number {
@@ -39,6 +43,7 @@ class Fifo<T> {
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head]!;
+    this.items[this.head] = undefined;
     this.head++;
     if (this.head === this.items.length) {
       this.items = [];
