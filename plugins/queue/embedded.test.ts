@@ -4,6 +4,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { tempDir } from "../../test/support/tmp";
 import { queueContractSuite } from "./contract-suite";
+import { EmbeddedQueue } from "./embedded";
 import { queues } from "./index";
 
 const tmp = tempDir("hub-queue-");
@@ -101,6 +102,37 @@ describe("embedded queue: files of earlier versions", () => {
     const sql = after.prepare("SELECT sql FROM sqlite_master WHERE name = 'batches'").pluck().get() as string;
     after.close();
     assert.doesNotMatch(sql, /WITHOUT ROWID/i);
+  });
+});
+
+describe("embedded queue: offset flushes", () => {
+  const dir = tempDir("hub-queue-offsets-");
+  after(() => dir.cleanup());
+
+  it("waits for the write lock, keeps offsets in memory while it is held, and never throws from its timer", async () => {
+    const queue = new EmbeddedQueue({ dataDir: dir.dir, partitions: 1 });
+    await queue.start();
+    // Another connection holds queue.db's write lock for longer than the busy timeout (5 s).
+    const holder = new Database(join(dir.dir, "queue.db"));
+    holder.exec("BEGIN IMMEDIATE");
+    queue.commitOffset("g", "t", 0, 42);
+    await new Promise((r) => setTimeout(r, 5_600));
+    assert.equal(queue.committedOffset("g", "t", 0), 42, "read from memory while unwritten");
+    assert.match((await queue.health()).detail ?? "", /offset flushes retried/);
+    holder.exec("COMMIT");
+    holder.close();
+    const deadline = Date.now() + 5_000;
+    const stored = (): number | undefined => {
+      const db = new Database(join(dir.dir, "queue.db"), { readonly: true });
+      try {
+        return db.prepare("SELECT offset FROM offsets WHERE grp = 'g'").pluck().get() as number | undefined;
+      } finally {
+        db.close();
+      }
+    };
+    while (stored() !== 42 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(stored(), 42, "written once the lock is free");
+    await queue.stop();
   });
 });
 

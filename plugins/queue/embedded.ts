@@ -131,6 +131,8 @@ export class EmbeddedQueue implements ActivityQueue {
    */
   private readonly tails = new Map<string, Tail>();
   /** Consumer offsets committed since the last flush, written together (see commitOffset). */
+  private offsetFlushFailures = 0;
+  private lastOffsetFlushError: string | undefined;
   private readonly pendingOffsets = new Map<
     string,
     { group: string; topic: string; partition: number; next: number }
@@ -177,7 +179,13 @@ export class EmbeddedQueue implements ActivityQueue {
     this.writer = this.groupWriter();
     await this.writer.start();
     const retention = this.options.retentionMs ?? 7 * 24 * 3600 * 1000;
-    this.retentionTimer = setInterval(() => this.applyRetention(retention), 60_000);
+    this.retentionTimer = setInterval(() => {
+      try {
+        this.applyRetention(retention);
+      } catch {
+        // Busy with the writer thread: the next interval deletes what this one could not.
+      }
+    }, 60_000);
     this.retentionTimer.unref();
   }
 
@@ -279,6 +287,12 @@ export class EmbeddedQueue implements ActivityQueue {
     if (!this.db) return { ok: false, status: "down", detail: "not started" };
     try {
       this.db.prepare("SELECT 1").get();
+      if (this.offsetFlushFailures > 0)
+        return {
+          ok: true,
+          status: "up",
+          detail: `${this.offsetFlushFailures} offset flushes retried; last: ${this.lastOffsetFlushError}`,
+        };
       return { ok: true, status: "up" };
     } catch (error) {
       return { ok: false, status: "down", detail: String(error) };
@@ -306,12 +320,26 @@ export class EmbeddedQueue implements ActivityQueue {
     // queue.db's write lock from the writer thread. Offsets are read from here until flushed;
     // after a crash at most the last interval's batches are delivered again (at-least-once).
     this.pendingOffsets.set(`${group}\u0000${topic}\u0000${partition}`, { group, topic, partition, next });
-    if (!this.offsetFlushTimer) {
-      this.offsetFlushTimer = setTimeout(() => this.flushOffsets(), OFFSET_FLUSH_MS);
-      this.offsetFlushTimer.unref();
-    }
+    this.scheduleOffsetFlush();
   }
 
+  private scheduleOffsetFlush(): void {
+    if (this.offsetFlushTimer) return;
+    this.offsetFlushTimer = setTimeout(() => {
+      try {
+        this.flushOffsets();
+      } catch (error) {
+        // The writer thread holds queue.db's write lock (SQLITE_BUSY): the offsets stay in memory,
+        // where reads find them, and the next interval writes them. Never thrown from a timer.
+        this.offsetFlushFailures++;
+        this.lastOffsetFlushError = String(error);
+        this.scheduleOffsetFlush();
+      }
+    }, OFFSET_FLUSH_MS);
+    this.offsetFlushTimer.unref();
+  }
+
+  /** Writes the pending offsets in one transaction; they stay pending if it fails. */
   private flushOffsets(): void {
     clearTimeout(this.offsetFlushTimer);
     this.offsetFlushTimer = undefined;
@@ -322,9 +350,12 @@ export class EmbeddedQueue implements ActivityQueue {
          ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset`,
     );
     const pending = [...this.pendingOffsets.values()];
-    this.offsetsDb.transaction(() => {
-      for (const o of pending) upsert.run(o.group, o.topic, o.partition, o.next);
-    })();
+    // IMMEDIATE: the write lock is taken (waiting out the writer thread) before anything is read.
+    this.offsetsDb
+      .transaction(() => {
+        for (const o of pending) upsert.run(o.group, o.topic, o.partition, o.next);
+      })
+      .immediate();
     this.pendingOffsets.clear();
   }
 
