@@ -109,14 +109,23 @@ describe("embedded queue: offset flushes", () => {
   const dir = tempDir("hub-queue-offsets-");
   after(() => dir.cleanup());
 
-  it("waits for the write lock, keeps offsets in memory while it is held, and never throws from its timer", async () => {
+  it("keeps offsets in memory while the write lock is held, never blocks the event loop, and never throws from its timer", async () => {
     const queue = new EmbeddedQueue({ dataDir: dir.dir, partitions: 1 });
     await queue.start();
     // Another connection holds queue.db's write lock for longer than the busy timeout (5 s).
     const holder = new Database(join(dir.dir, "queue.db"));
     holder.exec("BEGIN IMMEDIATE");
     queue.commitOffset("g", "t", 0, 42);
+    // The writer thread waits for the lock; the event loop keeps turning meanwhile.
+    let last = Date.now();
+    let longestStall = 0;
+    const ticker = setInterval(() => {
+      longestStall = Math.max(longestStall, Date.now() - last);
+      last = Date.now();
+    }, 20);
     await new Promise((r) => setTimeout(r, 5_600));
+    clearInterval(ticker);
+    assert.ok(longestStall < 1_000, `the event loop stalled for ${longestStall} ms`);
     assert.equal(queue.committedOffset("g", "t", 0), 42, "read from memory while unwritten");
     assert.match((await queue.health()).detail ?? "", /offset flushes retried/);
     holder.exec("COMMIT");
@@ -132,6 +141,42 @@ describe("embedded queue: offset flushes", () => {
     };
     while (stored() !== 42 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(stored(), 42, "written once the lock is free");
+    await queue.stop();
+  });
+});
+
+describe("embedded queue: retention", () => {
+  const dir = tempDir("hub-queue-retention-");
+  after(() => dir.cleanup());
+
+  it("deletes expired batches every group consumed, in chunks, and keeps the rest", async () => {
+    const queue = new EmbeddedQueue({
+      dataDir: dir.dir,
+      partitions: 1,
+      retentionMs: 1,
+      retentionIntervalMs: 100,
+      retentionChunk: 2,
+    });
+    await queue.start();
+    for (let b = 0; b < 7; b++) await queue.publish("t", [{ key: "k", value: String(b) }]);
+    const batches = (): number => {
+      const db = new Database(join(dir.dir, "queue.db"), { readonly: true });
+      try {
+        return db.prepare("SELECT COUNT(*) FROM batches").pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    // No group has consumed anything yet: nothing goes, however old.
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(batches(), 7);
+    // A group consumed the first five: those go (three chunks of at most two), the rest stays.
+    queue.commitOffset("g", "t", 0, 5);
+    const deadline = Date.now() + 5_000;
+    while (batches() > 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(batches(), 2);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(batches(), 2, "unconsumed batches are kept");
     await queue.stop();
   });
 });

@@ -14,7 +14,7 @@ import type {
   Subscription,
 } from "./contract";
 import { partitionFor } from "./partitioner";
-import { startQueueWriter, type QueueWriterCommand, type WriterBatch } from "./writer";
+import { startQueueWriter, type QueueWriterCommand, type QueueWriterReply, type WriterBatch } from "./writer";
 
 export interface EmbeddedQueueOptions {
   /** Folder of `queue.db`. */
@@ -22,6 +22,10 @@ export interface EmbeddedQueueOptions {
   partitions?: number;
   /** Records older than this are deleted once every group has consumed them (default 7 days). */
   retentionMs?: number;
+  /** How often expired records are looked for (ms, default 60,000). */
+  retentionIntervalMs?: number;
+  /** Batches deleted per request to the writer thread at most (default 10,000; tests). */
+  retentionChunk?: number;
   /** Idle poll interval when no publish wakes a consumer (ms). */
   pollIntervalMs?: number;
   /** After a publish wakes an idle consumer, it waits this long to collect a larger batch (ms). */
@@ -110,15 +114,15 @@ function migrateBatches(db: SqliteDatabase): void {
  * row writes. Publishes made while a group is being written form the next group; a writer thread
  * (`writer.ts`) commits each group with an fsync, and publishes resolve after it.
  *
- * Consumer offsets live in the same file, written through a second connection with
- * `synchronous=NORMAL`, at most every OFFSET_FLUSH_MS: after a process crash a group re-reads
- * what it committed in that last interval, after a power loss a little more, which at-least-once
- * delivery allows.
+ * Consumer offsets live in the same file. They are written by the writer thread too (one writer
+ * per file: the event loop never waits for SQLite's write lock), at most every OFFSET_FLUSH_MS and
+ * without an fsync of their own: after a process crash a group re-reads what it committed in that
+ * last interval, after a power loss a little more, which at-least-once delivery allows. So are
+ * retention deletes.
  */
 export class EmbeddedQueue implements ActivityQueue {
   readonly type = "embedded";
   private db?: SqliteDatabase;
-  private offsetsDb?: SqliteDatabase;
   /** The writer thread and the group commit in front of it. */
   private writer?: GroupWriter<PendingBatch, PendingBatch[]>;
   /** Next offset to assign, per topic and partition (includes commits whose fsync is under way). */
@@ -130,7 +134,7 @@ export class EmbeddedQueue implements ActivityQueue {
    * what was just published from here, not back from SQLite.
    */
   private readonly tails = new Map<string, Tail>();
-  /** Consumer offsets committed since the last flush, written together (see commitOffset). */
+  /** Consumer offsets committed and not yet written, written together (see commitOffset). */
   private offsetFlushFailures = 0;
   private lastOffsetFlushError: string | undefined;
   private readonly pendingOffsets = new Map<
@@ -138,6 +142,13 @@ export class EmbeddedQueue implements ActivityQueue {
     { group: string; topic: string; partition: number; next: number }
   >();
   private offsetFlushTimer?: NodeJS.Timeout;
+  /** The offset flush with the writer thread, if any (one at a time). */
+  private offsetFlush?: Promise<number>;
+  /** Requests to the writer thread outside the group protocol, by request number. */
+  private readonly requests = new Map<number, { resolve: (changes: number) => void; reject: (error: Error) => void }>();
+  private retentionRunning = false;
+  private readonly retentionChunk: number;
+  private nextRequest = 1;
   private readonly wakeups = new EventEmitter();
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
@@ -147,6 +158,7 @@ export class EmbeddedQueue implements ActivityQueue {
 
   constructor(private readonly options: EmbeddedQueueOptions) {
     this.partitions = options.partitions ?? 8;
+    this.retentionChunk = options.retentionChunk ?? 10_000;
     this.wakeups.setMaxListeners(0);
   }
 
@@ -173,33 +185,27 @@ export class EmbeddedQueue implements ActivityQueue {
       );
     }
     this.db = db;
-    this.offsetsDb = openSqlite(path);
-    this.offsetsDb.pragma("synchronous = NORMAL");
     this.reloadOffsets();
     this.writer = this.groupWriter();
     await this.writer.start();
     const retention = this.options.retentionMs ?? 7 * 24 * 3600 * 1000;
     this.retentionTimer = setInterval(() => {
-      try {
-        this.applyRetention(retention);
-      } catch {
-        // Busy with the writer thread: the next interval deletes what this one could not.
-      }
-    }, 60_000);
+      // A failed run (the writer is down) is repeated by the next interval.
+      this.applyRetention(Date.now() - retention).catch(() => undefined);
+    }, this.options.retentionIntervalMs ?? 60_000);
     this.retentionTimer.unref();
   }
 
   async stop(): Promise<void> {
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (this.retentionTimer) clearInterval(this.retentionTimer);
-    // Publishes already made are written before the writer stops.
+    // Publishes already made, and offsets already committed, are written before the writer stops.
+    await this.writer?.drain();
+    await this.flushOffsets().catch(() => undefined);
     await this.writer?.stop();
-    this.flushOffsets();
     this.writer = undefined;
-    this.offsetsDb?.close();
     this.db?.close();
     this.db = undefined;
-    this.offsetsDb = undefined;
   }
 
   async publish(topic: string, records: QueueRecord[]): Promise<void> {
@@ -223,7 +229,8 @@ export class EmbeddedQueue implements ActivityQueue {
   private groupWriter(): GroupWriter<PendingBatch, PendingBatch[]> {
     return new GroupWriter<PendingBatch, PendingBatch[]>({
       name: "the embedded queue's writer",
-      spawn: () => startQueueWriter({ sqlite: SQLITE_MODULE, path: this.db!.name }),
+      spawn: () =>
+        startQueueWriter({ sqlite: SQLITE_MODULE, path: this.db!.name, retentionChunk: this.retentionChunk }),
       send: (batches) => {
         const out: WriterBatch[] = [];
         for (const batch of batches) {
@@ -255,6 +262,32 @@ export class EmbeddedQueue implements ActivityQueue {
       },
       // Rolled back, or the writer died with it: the file says which offsets are taken.
       onLost: () => this.reloadOffsets(),
+      onMessage: (event) => {
+        const reply = event as QueueWriterReply;
+        const request = this.requests.get(reply.req);
+        if (!request) return;
+        this.requests.delete(reply.req);
+        if (reply.type === "done") request.resolve(reply.changes);
+        else request.reject(new Error(reply.message));
+      },
+      onExit: (error) => {
+        for (const request of this.requests.values()) request.reject(error);
+        this.requests.clear();
+      },
+    });
+  }
+
+  /**
+   * Sends an `offsets` or `retention` request to the writer thread; resolves with the rows it
+   * changed once it is written.
+   */
+  private request(command: Extract<QueueWriterCommand, { req: number }>): Promise<number> {
+    const worker = this.writer?.current;
+    if (!worker) return Promise.reject(new Error("the embedded queue's writer is down"));
+    const req = this.nextRequest++;
+    return new Promise<number>((resolve, reject) => {
+      this.requests.set(req, { resolve, reject });
+      worker.postMessage({ ...command, req });
     });
   }
 
@@ -303,10 +336,7 @@ export class EmbeddedQueue implements ActivityQueue {
   committedOffset(group: string, topic: string, partition: number): number {
     const pending = this.pendingOffsets.get(`${group}\u0000${topic}\u0000${partition}`);
     if (pending) return pending.next;
-    const offset = this.statement(
-      "offsetsDb",
-      "SELECT offset FROM offsets WHERE grp = ? AND topic = ? AND partition = ?",
-    )
+    const offset = this.statement("SELECT offset FROM offsets WHERE grp = ? AND topic = ? AND partition = ?")
       .pluck()
       .get(group, topic, partition) as number | undefined;
     return offset ?? 0;
@@ -316,47 +346,63 @@ export class EmbeddedQueue implements ActivityQueue {
   commitOffset(group: string, topic: string, partition: number, next: number): void {
     // Commits of every group and partition made within OFFSET_FLUSH_MS share one transaction, as
     // Kafka's auto-commit interval does: each group and partition commits after every batch, and
-    // under a stream of small publishes that was a transaction per event-loop turn, each taking
-    // queue.db's write lock from the writer thread. Offsets are read from here until flushed;
-    // after a crash at most the last interval's batches are delivered again (at-least-once).
+    // under a stream of small publishes that would be a transaction per event-loop turn. Offsets
+    // are read from here until written; after a crash at most the last interval's batches are
+    // delivered again (at-least-once).
     this.pendingOffsets.set(`${group}\u0000${topic}\u0000${partition}`, { group, topic, partition, next });
     this.scheduleOffsetFlush();
   }
 
   private scheduleOffsetFlush(): void {
-    if (this.offsetFlushTimer) return;
+    if (this.offsetFlushTimer || this.offsetFlush || !this.writer) return;
     this.offsetFlushTimer = setTimeout(() => {
-      try {
-        this.flushOffsets();
-      } catch (error) {
-        // The writer thread holds queue.db's write lock (SQLITE_BUSY): the offsets stay in memory,
-        // where reads find them, and the next interval writes them. Never thrown from a timer.
+      this.flushOffsets().catch((error: unknown) => {
+        // The writer is down or could not write them: the offsets stay in memory, where reads
+        // find them, and the next interval writes them.
         this.offsetFlushFailures++;
         this.lastOffsetFlushError = String(error);
-        this.scheduleOffsetFlush();
-      }
+      });
     }, OFFSET_FLUSH_MS);
     this.offsetFlushTimer.unref();
   }
 
-  /** Writes the pending offsets in one transaction; they stay pending if it fails. */
-  private flushOffsets(): void {
+  /**
+   * Has the writer thread write the pending offsets in one transaction. An offset stays pending
+   * (and is what reads return) until written, or until a newer commit replaces it.
+   */
+  private async flushOffsets(): Promise<void> {
     clearTimeout(this.offsetFlushTimer);
     this.offsetFlushTimer = undefined;
-    if (this.pendingOffsets.size === 0 || !this.offsetsDb) return;
-    const upsert = this.statement(
-      "offsetsDb",
-      `INSERT INTO offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?)
-         ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset`,
-    );
-    const pending = [...this.pendingOffsets.values()];
-    // IMMEDIATE: the write lock is taken (waiting out the writer thread) before anything is read.
-    this.offsetsDb
-      .transaction(() => {
-        for (const o of pending) upsert.run(o.group, o.topic, o.partition, o.next);
-      })
-      .immediate();
-    this.pendingOffsets.clear();
+    while (this.offsetFlush) await this.offsetFlush.catch(() => undefined);
+    if (this.pendingOffsets.size === 0) return;
+    const sent = [...this.pendingOffsets];
+    const flush = this.request({
+      type: "offsets",
+      req: 0,
+      rows: sent.map(([, o]) => [o.group, o.topic, o.partition, o.next]),
+    });
+    this.offsetFlush = flush;
+    try {
+      await flush;
+      for (const [slot, o] of sent) if (this.pendingOffsets.get(slot) === o) this.pendingOffsets.delete(slot);
+    } finally {
+      this.offsetFlush = undefined;
+      if (this.pendingOffsets.size > 0) this.scheduleOffsetFlush();
+    }
+  }
+
+  /**
+   * Deletes the batches older than `before` that every group has consumed, a chunk per request:
+   * publishes are written between the chunks.
+   */
+  private async applyRetention(before: number): Promise<void> {
+    if (this.retentionRunning) return;
+    this.retentionRunning = true;
+    try {
+      while ((await this.request({ type: "retention", req: 0, before })) === this.retentionChunk && this.writer);
+    } finally {
+      this.retentionRunning = false;
+    }
   }
 
   /** Appends a durable batch to its partition's tail; a gap (after a failed commit) restarts the tail. */
@@ -419,7 +465,6 @@ export class EmbeddedQueue implements ActivityQueue {
     const cached = this.readTail(topic, partition, from, limit);
     if (cached) return cached;
     const rows = this.statement(
-      "db",
       `SELECT base_offset, ts, keys, key_lengths, vals, value_lengths, headers FROM batches
          WHERE topic = @topic AND partition = @partition AND base_offset >= COALESCE(
            (SELECT base_offset FROM batches WHERE topic = @topic AND partition = @partition AND base_offset <= @from
@@ -481,18 +526,8 @@ export class EmbeddedQueue implements ActivityQueue {
     }
   }
 
-  private applyRetention(retentionMs: number): void {
-    // Keep anything a group has not consumed yet, whatever its age.
-    this.db
-      ?.prepare(
-        `DELETE FROM batches WHERE ts < ? AND last_offset < COALESCE(
-           (SELECT MIN(o.offset) FROM offsets o WHERE o.topic = batches.topic AND o.partition = batches.partition), 0)`,
-      )
-      .run(Date.now() - retentionMs);
-  }
-
-  private statement(connection: "db" | "offsetsDb", sql: string): Statement {
-    const db = this.requireOpen()[connection];
+  private statement(sql: string): Statement {
+    const db = this.requireOpen();
     let cache = this.statements.get(db);
     if (!cache) this.statements.set(db, (cache = new Map()));
     let statement = cache.get(sql);
@@ -500,9 +535,9 @@ export class EmbeddedQueue implements ActivityQueue {
     return statement;
   }
 
-  private requireOpen(): { db: SqliteDatabase; offsetsDb: SqliteDatabase } {
-    if (!this.db || !this.offsetsDb) throw new Error("embedded queue is not started");
-    return { db: this.db, offsetsDb: this.offsetsDb };
+  private requireOpen(): SqliteDatabase {
+    if (!this.db) throw new Error("embedded queue is not started");
+    return this.db;
   }
 }
 

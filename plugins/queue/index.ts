@@ -26,6 +26,7 @@ export const queues = new Registry<ActivityQueue, QueueContext>("queue")
         dataDir: option(options, "dataDir", "string") ?? context.dataDir,
         partitions: option(options, "partitions", "number"),
         retentionMs: option(options, "retentionMs", "number"),
+        retentionIntervalMs: option(options, "retentionIntervalMs", "number"),
         pollIntervalMs: option(options, "pollIntervalMs", "number"),
         lingerMs: option(options, "lingerMs", "number"),
       }),

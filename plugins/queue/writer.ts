@@ -2,16 +2,20 @@ import { Worker } from "node:worker_threads";
 import { groupWriterSource } from "../../core/group-writer";
 
 /**
- * The embedded queue's writer: a `worker_threads` Worker owning the connection that appends
- * record batches to `queue.db`, with `synchronous=FULL`, behind a `GroupWriter`
- * (`core/group-writer.ts`). The batch text (keys and values joined) is built here too, off the
- * event loop.
+ * The embedded queue's writer: a `worker_threads` Worker owning the only connection that writes
+ * `queue.db`. It appends record batches with `synchronous=FULL`, behind a `GroupWriter`
+ * (`core/group-writer.ts`); the batch text (keys and values joined) is built here too, off the
+ * event loop. Consumer offsets and retention deletes are written here as well, between groups:
+ * one writer per file, so no connection ever waits for SQLite's write lock, and the event loop
+ * never does.
  */
 
 export interface QueueWriterConfig {
   /** Absolute path of the better-sqlite3 module. */
   sqlite: string;
   path: string;
+  /** Batches deleted per `retention` request at most; the main thread repeats while it deletes that many. */
+  retentionChunk: number;
 }
 
 /** One partition's records of a group, at the offsets the main thread assigned. */
@@ -26,7 +30,20 @@ export interface WriterBatch {
   headers: Array<Record<string, string> | null> | null;
 }
 
-export type QueueWriterCommand = { type: "append"; batches: WriterBatch[] } | { type: "stop" };
+/**
+ * Main thread to worker. `offsets`: consumer offsets to store (`[group, topic, partition, next]`);
+ * `retention`: delete batches older than `before` that every group has consumed. Both are answered
+ * with `done` or `failed` and their `req`.
+ */
+export type QueueWriterCommand =
+  | { type: "append"; batches: WriterBatch[] }
+  | { type: "offsets"; req: number; rows: Array<[group: string, topic: string, partition: number, next: number]> }
+  | { type: "retention"; req: number; before: number }
+  | { type: "stop" };
+
+/** Worker to main thread, outside the group protocol: the answer to an `offsets` or `retention` request. */
+export type QueueWriterReply =
+  { type: "done"; req: number; changes: number } | { type: "failed"; req: number; message: string };
 
 const WORKER_SOURCE = groupWriterSource(String.raw`
 const db = new Database(cfg.path, { fileMustExist: true });
@@ -49,6 +66,38 @@ const write = db.transaction((m) => {
     );
   }
 });
+const upsertOffset = db.prepare(
+  "INSERT INTO offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?) " +
+    "ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset",
+);
+const storeOffsets = db.transaction((rows) => {
+  for (const [group, topic, partition, next] of rows) upsertOffset.run(group, topic, partition, next);
+});
+// Keeps anything a group has not consumed yet, whatever its age; at most cfg.retentionChunk batches
+// a request, so a long backlog of expired batches never holds up the next group for long.
+const expire = db.prepare(
+  "DELETE FROM batches WHERE rowid IN (SELECT rowid FROM batches WHERE ts < ? AND last_offset < COALESCE(" +
+    "(SELECT MIN(o.offset) FROM offsets o WHERE o.topic = batches.topic AND o.partition = batches.partition), 0) LIMIT " + cfg.retentionChunk + ")",
+);
+function handle(m) {
+  if (m.type !== "offsets" && m.type !== "retention") return;
+  try {
+    let changes = 0;
+    if (m.type === "offsets") {
+      // Not fsync'd on their own: the next group's commit syncs them with it. After a power loss
+      // a group may re-read the last batches it consumed, which at-least-once delivery allows.
+      db.pragma("synchronous = NORMAL");
+      try {
+        storeOffsets(m.rows);
+      } finally {
+        db.pragma("synchronous = FULL");
+      }
+    } else changes = expire.run(m.before).changes;
+    parentPort.postMessage({ type: "done", req: m.req, changes });
+  } catch (error) {
+    parentPort.postMessage({ type: "failed", req: m.req, message: String(error) });
+  }
+}
 `);
 
 export function startQueueWriter(config: QueueWriterConfig): Worker {
