@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createRequire } from "node:module";
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { Worker } from "node:worker_threads";
@@ -14,6 +15,15 @@ import type { ActivityPage, ActivityQuery } from "./contract";
 import { storeContractSuite } from "./contract-suite";
 import { EmbeddedStore, type EmbeddedStoreOptions } from "./embedded";
 import { stores } from "./index";
+
+/** How many of the activities the store holds. */
+const countExisting = async (store: EmbeddedStore, tenantId: string, activities: Activity[]): Promise<number> =>
+  (
+    await store.existing(
+      tenantId,
+      activities.map((a) => a.id),
+    )
+  ).size;
 
 const tmp = tempDir("hub-store-");
 storeContractSuite(
@@ -305,15 +315,7 @@ describe("embedded store: LSM write path", () => {
     });
     await withStore(d, { indexerPaused: true }, async (store) => {
       assert.equal(store.unindexed, 1200);
-      assert.equal(
-        (
-          await store.existing(
-            "t-restart",
-            written.map((a) => a.id),
-          )
-        ).size,
-        1200,
-      );
+      assert.equal(await countExisting(store, "t-restart", written), 1200);
       assert.equal((await store.leadHistory("t-restart", "lead-4", { limit: 1000 })).items.length, 1200 / 8);
       store.resumeIndexer();
       await store.whenIndexed();
@@ -326,6 +328,72 @@ describe("embedded store: LSM write path", () => {
       assert.equal(page.items.length, 1000);
       assert.deepEqual(page.items[0], written[written.length - 1]);
     });
+  });
+
+  it("rolls the log over to new files, deletes those the indexer made durable, and reads back across files", async () => {
+    const d = dir();
+    const segmentDir = join(d, "store-log");
+    const written = Array.from({ length: 60 }, (_, i) =>
+      activity("t-roll", `lead-${i % 3}`, "visit_web_page", base + i, received + i),
+    );
+    const small = { segmentFileBytes: 2_000, indexerSyncIntervalMs: 50, indexLingerMs: 0 };
+    await withStore(d, { ...small, indexerPaused: true }, async (store) => {
+      for (let i = 0; i < 6; i++) await store.put(written.slice(i * 5, i * 5 + 5));
+    });
+    assert.ok(readdirSync(segmentDir).length >= 3, "a segment or two per file at this size");
+    // Read back from six files after a restart, then the files below the durable progress go.
+    await withStore(d, small, async (store) => {
+      await store.whenIndexed();
+      assert.equal(store.indexerStats.readBack, 6);
+      for (let i = 6; i < 12; i++) await store.put(written.slice(i * 5, i * 5 + 5));
+      await store.whenIndexed();
+      const deadline = Date.now() + 5_000;
+      while (readdirSync(segmentDir).length > 2 && Date.now() < deadline) {
+        await store.put([activity("t-roll", "lead-x", "visit_web_page", base, received)]);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(readdirSync(segmentDir).length <= 2, `files left: ${readdirSync(segmentDir).join(", ")}`);
+      assert.equal(await countExisting(store, "t-roll", written), 60);
+    });
+    await withStore(d, {}, async (store) => {
+      assert.equal(store.unindexed, 0);
+      assert.equal((await store.leadHistory("t-roll", "lead-1", { limit: 100 })).items.length, 20);
+    });
+  });
+
+  it("cuts a torn tail off the log on start, and refuses a damaged record before the last file's tail", async () => {
+    const d = dir();
+    const written = Array.from({ length: 30 }, (_, i) =>
+      activity("t-torn", "lead-1", "visit_web_page", base + i, received + i),
+    );
+    await withStore(d, { indexerPaused: true }, async (store) => {
+      await store.put(written.slice(0, 10));
+      await store.put(written.slice(10, 20));
+    });
+    const segmentDir = join(d, "store-log");
+    const [file] = readdirSync(segmentDir);
+    const path = join(segmentDir, file!);
+    const intact = statSync(path).size;
+    // A record cut short by a crash: a header announcing more than was written.
+    const torn = Buffer.alloc(40);
+    torn.writeUInt32LE(5_000, 0);
+    appendFileSync(path, torn);
+    await withStore(d, { indexerPaused: true }, async (store) => {
+      assert.equal(store.unindexed, 20, "both segments before the torn record are back");
+      assert.equal(statSync(path).size, intact, "the torn record is cut off");
+      await store.put(written.slice(20));
+    });
+    await withStore(d, {}, async (store) => {
+      await store.whenIndexed();
+      assert.equal(await countExisting(store, "t-torn", written), 30);
+    });
+    // A flipped byte inside a file that is not the last one: the store does not start.
+    const bytes = readFileSync(path);
+    bytes[100] = bytes[100]! ^ 0xff;
+    writeFileSync(path, bytes);
+    writeFileSync(join(segmentDir, "99999999999999999999.seg"), "");
+    const damaged = new EmbeddedStore({ dataDir: d });
+    await assert.rejects(damaged.start(), /damaged at byte 0/);
   });
 
   it("bounds the memstore: a put waits for the indexer, then rejects after the timeout", async () => {

@@ -9,9 +9,9 @@
  * ms per commit on this disk). bench:store, same run: 13.7-19.9 µs of main thread per activity
  * before, 3.8-6.5 after.
  *
- * Write path (`put`): everything put during one event-loop turn becomes ONE row of the append-only
- * `segments` table in `store-log.db` (seq, the activities' JSON lines and their index fields),
- * committed with synchronous=FULL by the log-writer worker (`log-writer.ts`, behind
+ * Write path (`put`): everything put during one event-loop turn becomes ONE record of the
+ * append-only segment files (`segment-files.ts`: seq, the activities' JSON lines and their index
+ * fields), written and fdatasync'd by the log-writer worker (`log-writer.ts`, behind
  * `core/group-writer.ts`); one segment is in flight while the next group forms. The put resolves
  * after that fsync (durable) and after the activities joined the memstore (readable).
  *
@@ -21,15 +21,16 @@
  * between small chunks; takes the segments the log writer hands over after each commit and reads
  * back from the log only those it missed; records `indexed_upto` in the same transaction
  * (synchronous=NORMAL: after a crash it redoes work from the segments); fsyncs its progress about
- * once a second and reports it; checkpoints the log's WAL.
+ * once a second and reports it; checkpoints the WAL of `store-log.db`.
  *
- * Two files, not one: SQLite has one writer per database file and a blocked writer busy-waits.
+ * `store.db` and `store-log.db` (client ids) are two files: SQLite has one writer per database
+ * file and a blocked writer busy-waits.
  *
  * Reads (`get`, `leadHistory`, `list`, `existing`) merge the indexed table (one read transaction,
  * so one snapshot) with the memstore: same filters, order, limits and keyset tokens as the SQL; a
  * memstore entry whose id the table holds is dropped (the table's version was written first).
- * Progress releases memstore segments; segments the indexer made durable are deleted with a later
- * append. On start, un-indexed segments are loaded back into the memstore.
+ * Progress releases memstore segments; segment files the indexer made durable are deleted with a
+ * later append. On start, un-indexed segments are loaded back into the memstore.
  *
  * Backpressure: the memstore is bounded (`maxMemstoreActivities`, default 300k); a `put` that does
  * not fit waits for the indexer up to `backpressureTimeoutMs` (default 5 s), then rejects with
@@ -49,10 +50,11 @@ import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "
 import { segmentKeys, startIndexer, type IndexerCommand, type IndexerEvent } from "./indexer";
 import { startLogWriter, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
+import { SEGMENT_DIR } from "./segment-files";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
 
 export interface EmbeddedStoreOptions {
-  /** Folder of `store.db` (indexed) and `store-log.db` (segments, client ids). */
+  /** Folder of `store.db` (indexed), `store-log/` (segment files) and `store-log.db` (client ids). */
   dataDir: string;
   /** Activities appended but not yet indexed that may be held in memory (default 300,000). */
   maxMemstoreActivities?: number;
@@ -70,6 +72,8 @@ export interface EmbeddedStoreOptions {
    * rewrites, so a few big chunks cost far less per activity than many small ones.
    */
   indexLingerMs?: number;
+  /** A new segment file starts once the current one holds this many bytes (default 64 MB; tests). */
+  segmentFileBytes?: number;
   /** Start with the indexer paused (tests): everything stays in the memstore until resumed. */
   indexerPaused?: boolean;
 }
@@ -119,6 +123,8 @@ export class EmbeddedStore implements ActivityStore {
   private indexedUpto = 0;
   private durableUpto = 0;
   private trimmedUpto = 0;
+  /** Segments after this seq the log writer posts back as it starts (see `start`). */
+  private loadAfter = Infinity;
   private lastTrim = 0;
   private worker?: Worker;
   private indexerError?: string;
@@ -154,35 +160,28 @@ export class EmbeddedStore implements ActivityStore {
         CREATE TABLE IF NOT EXISTS indexer_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       `);
       log.exec(`
-        CREATE TABLE IF NOT EXISTS segments (seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, body TEXT NOT NULL, keys TEXT);
         CREATE TABLE IF NOT EXISTS client_ids (
           tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, id TEXT NOT NULL,
           PRIMARY KEY (tenant_id, client_id)
         ) WITHOUT ROWID;
       `);
       migrateClientIds(db, log);
-      addSegmentKeys(log);
       this.indexedUpto =
         (db.prepare("SELECT value FROM indexer_state WHERE name = 'indexed_upto'").pluck().get() as
           number | undefined) ?? 0;
       this.durableUpto = 0;
       this.trimmedUpto = 0;
       this.memstore = new Memstore();
-      const segments = log.prepare("SELECT seq, body, keys FROM segments WHERE seq > ? ORDER BY seq");
-      for (const row of segments.iterate(this.indexedUpto) as Iterable<{
-        seq: number;
-        body: string;
-        keys: string | null;
-      }>) {
-        this.memstore.add(row.seq, row.body.split("\n"), row.keys);
-      }
-      const maxSeq = (log.prepare("SELECT MAX(seq) FROM segments").pluck().get() as number | null) ?? 0;
-      this.nextSeq = Math.max(maxSeq, this.indexedUpto) + 1;
+      this.nextSeq = this.indexedUpto + 1;
       log.close();
       this.db = db;
       this.statements = this.prepare(db);
+      // The writer opens the segment files and posts back the un-indexed segments (into the
+      // memstore) and the highest seq, before it is ready; a respawned writer only the seq.
+      this.loadAfter = this.indexedUpto;
       this.writer = this.logWriter();
       await this.writer.start();
+      this.loadAfter = Infinity;
       await this.spawnIndexer(this.options.indexerPaused ?? false);
     } catch (error) {
       if (log.open) log.close();
@@ -430,7 +429,14 @@ export class EmbeddedStore implements ActivityStore {
     return new GroupWriter<Activity, Segment>({
       name: "the store's log writer",
       spawn: () => {
-        const writer = startLogWriter({ sqlite: SQLITE_MODULE, logPath: join(this.options.dataDir, "store-log.db") });
+        const writer = startLogWriter({
+          sqlite: SQLITE_MODULE,
+          logPath: join(this.options.dataDir, "store-log.db"),
+          segmentDir: join(this.options.dataDir, SEGMENT_DIR),
+          segmentFileBytes: this.options.segmentFileBytes ?? 64 * 1024 * 1024,
+          loadAfter: this.loadAfter,
+          indexedUpto: this.indexedUpto,
+        });
         if (this.worker) linkLogToIndexer(writer, this.worker);
         return writer;
       },
@@ -465,6 +471,12 @@ export class EmbeddedStore implements ActivityStore {
       onLost: () => this.admitBlocked(),
       onMessage: (event) => {
         const reply = event as LogWriterEvent;
+        if (reply.type === "recovered") return this.memstore.add(reply.seq, reply.body.split("\n"), reply.keys);
+        // Whether a segment lost with a writer that died was written or not, the log says which seq comes next.
+        if (reply.type === "opened") {
+          this.nextSeq = Math.max(this.nextSeq, reply.maxSeq + 1, this.indexedUpto + 1);
+          return;
+        }
         if (reply.type === "claimed") this.claims.get(reply.req)?.resolve(reply.ids);
         else if (reply.type === "claimFailed") this.claims.get(reply.req)?.reject(new Error(reply.message));
         else return;
@@ -474,8 +486,6 @@ export class EmbeddedStore implements ActivityStore {
         for (const c of this.claims.values()) c.reject(error);
         this.claims.clear();
       },
-      // Whether the lost segment was committed or not, the log says which seq comes next.
-      beforeRespawn: () => this.reloadNextSeq(),
     });
   }
 
@@ -485,6 +495,8 @@ export class EmbeddedStore implements ActivityStore {
       sqlite: SQLITE_MODULE,
       storePath: join(this.options.dataDir, "store.db"),
       logPath: join(this.options.dataDir, "store-log.db"),
+      segmentDir: join(this.options.dataDir, SEGMENT_DIR),
+      writtenUpto: this.nextSeq - 1,
       chunkActivities: this.options.indexChunkActivities ?? 20_000,
       cacheKb: 131_072,
       syncIntervalMs: this.options.indexerSyncIntervalMs ?? 1_000,
@@ -623,17 +635,6 @@ export class EmbeddedStore implements ActivityStore {
     };
   }
 
-  /** After the log writer died mid-commit, the next seq is whatever the log says. */
-  private reloadNextSeq(): void {
-    const log = openSqlite(join(this.options.dataDir, "store-log.db"));
-    try {
-      const maxSeq = (log.prepare("SELECT MAX(seq) FROM segments").pluck().get() as number | null) ?? 0;
-      this.nextSeq = Math.max(this.nextSeq, maxSeq + 1, this.indexedUpto + 1);
-    } finally {
-      log.close();
-    }
-  }
-
   private open(): NonNullable<EmbeddedStore["statements"]> {
     if (!this.statements) throw new Error("embedded store is not started");
     return this.statements;
@@ -663,12 +664,6 @@ function linkLogToIndexer(writer: Worker, indexer: Worker): void {
   const { port1, port2 } = new MessageChannel();
   writer.postMessage({ type: "indexer", port: port1 } satisfies LogWriterCommand, [port1]);
   indexer.postMessage({ type: "segments", port: port2 } satisfies IndexerCommand, [port2]);
-}
-
-/** Logs written before segments carried their index fields get the column (empty for old rows). */
-function addSegmentKeys(log: SqliteDatabase): void {
-  const columns = log.prepare("SELECT name FROM pragma_table_info('segments')").pluck().all() as string[];
-  if (!columns.includes("keys")) log.exec("ALTER TABLE segments ADD COLUMN keys TEXT");
 }
 
 /** Client ids used to live in store.db, which only the indexer writes now: move them to the log. */

@@ -1,10 +1,12 @@
 import { Worker, type MessagePort } from "node:worker_threads";
 import { leadKeyOf, type Activity } from "../../core/activity/model";
 import { BACKGROUND_PRIORITY_SOURCE } from "../../core/background-thread";
+import { SEGMENT_FILES_SOURCE } from "./segment-files";
 
 /**
  * The embedded store's indexer: a `worker_threads` Worker that applies the durable segments of
- * `store-log.db` in seq order into the indexed `activities` table of `store.db`.
+ * the store's log (the segment files, `segment-files.ts`) in seq order into the indexed
+ * `activities` table of `store.db`.
  *
  * The worker body is a self-contained CommonJS script evaluated with `eval: true` and an empty
  * `execArgv`: a `.ts` worker entry does not load under either `tsx core/main.ts` or
@@ -16,7 +18,12 @@ export interface IndexerConfig {
   /** Absolute path of the better-sqlite3 module (`require.resolve("better-sqlite3")`). */
   sqlite: string;
   storePath: string;
+  /** `store-log.db` (client ids): the indexer checkpoints its WAL. */
   logPath: string;
+  /** The segment files' folder. */
+  segmentDir: string;
+  /** The highest seq written when the indexer starts: later ones are read back only once handed over. */
+  writtenUpto: number;
   /** Activities per indexing transaction (at least one whole segment). */
   chunkActivities: number;
   /** Page cache of the worker's store connection, KiB. */
@@ -79,6 +86,7 @@ const WORKER_SOURCE = String.raw`"use strict";
 const { parentPort, workerData: cfg } = require("node:worker_threads");
 const Database = require(cfg.sqlite);
 ${BACKGROUND_PRIORITY_SOURCE}
+${SEGMENT_FILES_SOURCE}
 
 function open(path) {
   const db = new Database(path);
@@ -94,7 +102,6 @@ const store = open(cfg.storePath);
 store.pragma("cache_size = -" + cfg.cacheKb);
 store.pragma("wal_autocheckpoint = 4000");
 const log = open(cfg.logPath);
-const segmentsAfter = log.prepare("SELECT seq, body, keys FROM segments WHERE seq > ? ORDER BY seq");
 const insert = store.prepare(
   "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?)",
 );
@@ -131,7 +138,10 @@ const HANDOFF_MAX_BYTES = 256 * 1024 * 1024;
 let handedOffBytes = 0;
 let handedOver = 0;
 let readBack = 0;
+/** Segments up to this seq are written: the log's content at start, then each handoff. */
+let writtenUpto = cfg.writtenUpto;
 function onHandoff(segment) {
+  if (segment.seq > writtenUpto) writtenUpto = segment.seq;
   if (segment.seq <= indexedUpto || handedOffBytes + segment.body.length > HANDOFF_MAX_BYTES) return;
   handedOff.set(segment.seq, segment);
   handedOffBytes += segment.body.length;
@@ -174,11 +184,13 @@ function indexChunk() {
     if (rows.length >= cfg.chunkActivities) break;
   }
   if (rows.length < cfg.chunkActivities) {
-    for (const segment of segmentsAfter.iterate(upto)) {
+    readSegmentsAfter(cfg.segmentDir, upto, (segment) => {
+      // The log writer may be appending: only segments known to be written (synced) are taken.
+      if (segment.seq > writtenUpto) return false;
       add(segment);
       readBack++;
-      if (rows.length >= cfg.chunkActivities) break;
-    }
+      return rows.length < cfg.chunkActivities;
+    });
   }
   for (const [seq, segment] of handedOff) {
     if (seq > upto) continue;

@@ -1,0 +1,221 @@
+/**
+ * The embedded store's log as segment files: append-only files of framed, checksummed records,
+ * one record per segment (a group commit), in `store-log/` under the data directory. The log
+ * writer appends and fsyncs (`fdatasync`), and deletes whole files once the indexer made
+ * everything in them durable; the indexer reads back what it did not get handed over.
+ *
+ * Why files and not a SQLite table: a segment is written once, read back at most once and then
+ * deleted, which is a log, not a B-tree. In a table every segment went through SQLite's WAL and
+ * again into the database file at each checkpoint, as overflow pages allocated and freed, and the
+ * ~600 KB body was copied into SQLite twice on the way. `bench:ingest` with all plugins, batches
+ * of 500, alternated runs: 97-102 → 91-92 µs of hub CPU per activity on this machine with the
+ * bodies written to a plain file, the upper bound of this change.
+ *
+ * File `<first seq, 20 digits>.seg`; a record is a 16-byte header (payload length u32, CRC-32 of
+ * the payload u32, seq u64, little-endian) and the payload (index-fields length u32, or
+ * 0xFFFFFFFF for none; the index fields' JSON; the body: one activity JSON per line). A new file
+ * starts once the current one holds `segmentFileBytes` (64 MB); it is created, and the folder fsync'd,
+ * before its first record is written. Only the tail of the last file can be torn (the writer
+ * syncs each record before it acks it, and a file before it rotates): on open it is cut at the
+ * last intact record. A damaged record anywhere else stops the store from starting.
+ *
+ * CommonJS source evaluated inside the log writer's and the indexer's workers, like their own
+ * bodies (see `indexer.ts`), so both read the one format from the one implementation.
+ */
+export const SEGMENT_FILES_SOURCE = String.raw`
+const segFs = require("node:fs");
+const segPath = require("node:path");
+const SEGMENT_HEADER = 16;
+const NO_KEYS = 0xffffffff;
+const segCrc32 = require("node:zlib").crc32 || crc32Table();
+
+// zlib.crc32 is native from Node 20.15 / 22.2 on; older runtimes get this table-driven one.
+function crc32Table() {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return (buf) => {
+    let c = -1;
+    for (let i = 0; i < buf.length; i++) c = table[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ -1) >>> 0;
+  };
+}
+
+/** The segment files of a folder, oldest first: { first (seq), path }. */
+function listSegmentFiles(dir) {
+  let names;
+  try {
+    names = segFs.readdirSync(dir);
+  } catch (error) {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  }
+  return names
+    .filter((n) => /^\d{20}\.seg$/.test(n))
+    .sort()
+    .map((n) => ({ first: Number(n.slice(0, 20)), path: segPath.join(dir, n) }));
+}
+
+/**
+ * Calls onRecord({ seq, keys, body }) for each intact record of a file, in order, until it
+ * returns false; returns { end, complete }: the byte offset after the last record read, and
+ * whether the file held nothing after it.
+ */
+function readSegmentFile(path, onRecord) {
+  let buf;
+  try {
+    buf = segFs.readFileSync(path);
+  } catch (error) {
+    // Deleted meanwhile: everything in it was durable in the store.
+    if (error.code === "ENOENT") return { end: 0, complete: true };
+    throw error;
+  }
+  let at = 0;
+  while (at + SEGMENT_HEADER <= buf.length) {
+    const length = buf.readUInt32LE(at);
+    const end = at + SEGMENT_HEADER + length;
+    if (length < 4 || end > buf.length) break;
+    const payload = buf.subarray(at + SEGMENT_HEADER, end);
+    if (segCrc32(payload) !== buf.readUInt32LE(at + 4)) break;
+    const seq = Number(buf.readBigUInt64LE(at + 8));
+    const keysLength = payload.readUInt32LE(0);
+    const bodyAt = keysLength === NO_KEYS ? 4 : 4 + keysLength;
+    const keys = keysLength === NO_KEYS ? null : payload.toString("utf8", 4, bodyAt);
+    at = end;
+    if (onRecord({ seq, keys, body: payload.toString("utf8", bodyAt) }) === false) break;
+  }
+  return { end: at, complete: at === buf.length };
+}
+
+/**
+ * Calls add(segment) for the segments after seq upto, in seq order, until it returns false.
+ * Segments are read from the file holding upto + 1 on; a torn or unsynced tail ends the read.
+ */
+function readSegmentsAfter(dir, upto, add) {
+  const files = listSegmentFiles(dir);
+  let from = 0;
+  for (let i = 0; i < files.length; i++) if (files[i].first <= upto + 1) from = i;
+  let more = true;
+  for (let i = from; i < files.length && more; i++) {
+    readSegmentFile(files[i].path, (segment) => {
+      if (segment.seq <= upto) return true;
+      more = add(segment) !== false;
+      return more;
+    });
+  }
+}
+
+/** The writing side: one per folder, in the log writer's thread. */
+class SegmentWriter {
+  /** fileBytes: a new file starts once the current one holds this much. */
+  constructor(dir, fileBytes) {
+    this.dir = dir;
+    this.fileBytes = fileBytes;
+    // A new folder's entry must survive a power loss too, as each new file's does (rotate).
+    if (segFs.mkdirSync(dir, { recursive: true }) !== undefined) syncFolder(segPath.dirname(dir));
+    this.files = listSegmentFiles(dir);
+    this.fd = null;
+    this.size = 0;
+    this.scratch = Buffer.allocUnsafe(1024 * 1024);
+  }
+
+  /**
+   * Checks every file, cuts a torn tail off the last one, and calls onSegment for each segment
+   * after seq loadAfter; returns the highest seq in the log (0 if empty).
+   */
+  recover(loadAfter, onSegment) {
+    let maxSeq = 0;
+    this.files.forEach((file, i) => {
+      const last = i === this.files.length - 1;
+      const next = this.files[i + 1];
+      // A file whose successor starts at or below loadAfter + 1 holds nothing to load.
+      const skip = !last && next.first <= loadAfter + 1;
+      if (skip && !last) return;
+      const { end, complete } = readSegmentFile(file.path, (segment) => {
+        if (segment.seq > maxSeq) maxSeq = segment.seq;
+        if (segment.seq > loadAfter) onSegment(segment);
+        return true;
+      });
+      if (complete) return;
+      if (!last) throw new Error("store log file " + file.path + " is damaged at byte " + end);
+      const fd = segFs.openSync(file.path, "r+");
+      try {
+        segFs.ftruncateSync(fd, end);
+        segFs.fsyncSync(fd);
+      } finally {
+        segFs.closeSync(fd);
+      }
+    });
+    if (this.files.length > 0) {
+      const last = this.files[this.files.length - 1];
+      if (maxSeq === 0) maxSeq = last.first - 1;
+      this.fd = segFs.openSync(last.path, "a");
+      this.size = segFs.fstatSync(this.fd).size;
+    }
+    return maxSeq;
+  }
+
+  /** Appends one segment and syncs it; returns once it is on disk. */
+  append(seq, keys, body) {
+    if (this.fd === null || this.size >= this.fileBytes) this.rotate(seq);
+    const keysLength = keys === null ? 0 : Buffer.byteLength(keys);
+    const bodyLength = Buffer.byteLength(body);
+    const total = SEGMENT_HEADER + 4 + keysLength + bodyLength;
+    if (this.scratch.length < total) this.scratch = Buffer.allocUnsafe(Math.max(total, this.scratch.length * 2));
+    const buf = this.scratch;
+    buf.writeUInt32LE(keys === null ? NO_KEYS : keysLength, SEGMENT_HEADER);
+    if (keys !== null) buf.write(keys, SEGMENT_HEADER + 4, "utf8");
+    buf.write(body, SEGMENT_HEADER + 4 + keysLength, "utf8");
+    buf.writeUInt32LE(total - SEGMENT_HEADER, 0);
+    buf.writeUInt32LE(segCrc32(buf.subarray(SEGMENT_HEADER, total)), 4);
+    buf.writeBigUInt64LE(BigInt(seq), 8);
+    try {
+      let written = 0;
+      while (written < total) written += segFs.writeSync(this.fd, buf, written, total - written);
+      segFs.fdatasyncSync(this.fd);
+    } catch (error) {
+      // Reported as not written: nothing of it may stay, or the records after it would be unreadable.
+      segFs.ftruncateSync(this.fd, this.size);
+      throw error;
+    }
+    this.size += total;
+  }
+
+  /** Deletes the files whose every segment is at or below seq upto (never the one written to). */
+  trim(upto) {
+    while (this.files.length > 1 && this.files[1].first <= upto + 1) {
+      segFs.rmSync(this.files.shift().path, { force: true });
+    }
+  }
+
+  close() {
+    if (this.fd !== null) segFs.closeSync(this.fd);
+    this.fd = null;
+  }
+
+  rotate(seq) {
+    if (this.fd !== null) segFs.closeSync(this.fd);
+    const path = segPath.join(this.dir, String(seq).padStart(20, "0") + ".seg");
+    this.fd = segFs.openSync(path, "a");
+    this.size = segFs.fstatSync(this.fd).size;
+    this.files.push({ first: seq, path });
+    // The new file's name must survive a power loss before anything in it is acknowledged.
+    syncFolder(this.dir);
+  }
+}
+
+function syncFolder(dir) {
+  const fd = segFs.openSync(dir, "r");
+  try {
+    segFs.fsyncSync(fd);
+  } finally {
+    segFs.closeSync(fd);
+  }
+}
+`;
+
+/** The folder of the segment files, under the store's data directory. */
+export const SEGMENT_DIR = "store-log";
