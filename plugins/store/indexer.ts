@@ -183,7 +183,8 @@ function indexChunk() {
     handedOver++;
     if (rows.length >= cfg.chunkActivities) break;
   }
-  if (rows.length < cfg.chunkActivities) {
+  // Read back only what is known to be written and was not handed over: a read scans files.
+  if (rows.length < cfg.chunkActivities && writtenUpto > upto) {
     readSegmentsAfter(cfg.segmentDir, upto, (segment) => {
       // The log writer may be appending: only segments known to be written (synced) are taken.
       if (segment.seq > writtenUpto) return false;
