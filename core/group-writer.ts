@@ -4,12 +4,15 @@ import { UnavailableError } from "./errors";
 
 /**
  * What a group writer's worker posts: `ready` once (first), then `written` or `writeFailed` for
- * each group it was sent, in order. Anything else goes to `onMessage`.
+ * each group it was sent, in order; `reply` or `replyFailed` for each `request`. Anything else
+ * goes to `onMessage`.
  */
 export type GroupWriterEvent =
   | { type: "ready" }
   | { type: "written" }
   | { type: "writeFailed"; message: string }
+  | { type: "reply"; req: number; value: unknown }
+  | { type: "replyFailed"; req: number; message: string }
   | { type: string; [field: string]: unknown };
 
 export interface GroupWriterOptions<Item, Group> {
@@ -56,6 +59,12 @@ export class GroupWriter<Item, Group> {
   private stopped = true;
   private respawnTimer?: NodeJS.Timeout;
   private readonly drainWaiters: Array<() => void> = [];
+  /** Requests outside the group protocol awaiting their reply, by request number. */
+  private readonly requests = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: unknown) => void }
+  >();
+  private nextRequest = 1;
 
   constructor(private readonly options: GroupWriterOptions<Item, Group>) {}
 
@@ -89,6 +98,21 @@ export class GroupWriter<Item, Group> {
     return written;
   }
 
+  /**
+   * Sends the worker a request outside the group protocol (its `handle` answers it, between
+   * groups); resolves with what `handle` returned. Rejected if it threw, or the worker died or
+   * stopped first.
+   */
+  request<T>(message: { type: string; [field: string]: unknown }): Promise<T> {
+    const worker = this.worker;
+    if (!worker) return Promise.reject(new UnavailableError(`${this.options.name} is down`));
+    const req = this.nextRequest++;
+    return new Promise<T>((resolve, reject) => {
+      this.requests.set(req, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage({ ...message, req });
+    });
+  }
+
   /** Resolves once everything added so far is written or has failed. */
   async drain(): Promise<void> {
     while (this.inFlight || (this.pending.length > 0 && this.worker)) {
@@ -106,6 +130,12 @@ export class GroupWriter<Item, Group> {
     const worker = this.worker;
     this.worker = undefined;
     await stopWorker(worker);
+    this.failRequests(new UnavailableError(`${this.options.name} is stopped`));
+  }
+
+  private failRequests(error: Error): void {
+    for (const request of this.requests.values()) request.reject(error);
+    this.requests.clear();
   }
 
   private schedule(): void {
@@ -130,6 +160,15 @@ export class GroupWriter<Item, Group> {
 
   private onEvent(event: GroupWriterEvent): void {
     if (event.type === "ready") return;
+    if (event.type === "reply" || event.type === "replyFailed") {
+      const reply = event as
+        { type: "reply"; req: number; value: unknown } | { type: "replyFailed"; req: number; message: string };
+      const request = this.requests.get(reply.req);
+      this.requests.delete(reply.req);
+      if (reply.type === "reply") request?.resolve(reply.value);
+      else request?.reject(new Error(reply.message));
+      return;
+    }
     if (event.type !== "written" && event.type !== "writeFailed") return this.options.onMessage?.(event);
     const done = this.inFlight;
     if (!done) return;
@@ -187,6 +226,7 @@ export class GroupWriter<Item, Group> {
           for (const w of lost.waiters) w.reject(error);
         }
         this.failPending(error);
+        this.failRequests(error);
         this.options.onExit?.(error);
         if (ready && !this.stopped) {
           this.respawnTimer = setTimeout(() => {
@@ -209,7 +249,8 @@ export class GroupWriter<Item, Group> {
  * (`workerData.sqlite`: the better-sqlite3 module's path). `body` is CommonJS that opens the
  * connection as `db` and defines `write(message)`, which commits one group before it returns,
  * optionally `afterWrite(message)`, run once the group's `written` ack is posted, and
- * `handle(message)` for other requests. The loop around it posts `ready`, answers each
+ * `handle(message)` for other messages: for those carrying a `req` (`GroupWriter.request`), what
+ * it returns is posted back as `reply`, what it throws as `replyFailed`. The loop around it posts `ready`, answers each
  * `append` with `written` or `writeFailed`, and closes `db` on `stop`. The thread runs at background
  * priority (`core/background-thread.ts`).
  */
@@ -232,7 +273,17 @@ parentPort.on("message", (m) => {
   } else if (m.type === "stop") {
     db.close();
     process.exit(0);
-  } else if (typeof handle === "function") handle(m);
+  } else if (typeof handle === "function") {
+    if (m.req === undefined) return handle(m);
+    let value;
+    try {
+      value = handle(m);
+    } catch (error) {
+      parentPort.postMessage({ type: "replyFailed", req: m.req, message: String(error) });
+      return;
+    }
+    parentPort.postMessage({ type: "reply", req: m.req, value });
+  }
 });
 parentPort.postMessage({ type: "ready" });
 `;

@@ -7,6 +7,16 @@ import { queueContractSuite } from "./contract-suite";
 import { EmbeddedQueue } from "./embedded";
 import { queues } from "./index";
 
+/** The first column of the first row of a query, read from queue.db by a connection of its own. */
+function readQueueDb(dataDir: string, sql: string): number | undefined {
+  const db = new Database(join(dataDir, "queue.db"), { readonly: true });
+  try {
+    return db.prepare(sql).pluck().get() as number | undefined;
+  } finally {
+    db.close();
+  }
+}
+
 const tmp = tempDir("hub-queue-");
 queueContractSuite(
   "embedded",
@@ -131,14 +141,7 @@ describe("embedded queue: offset flushes", () => {
     holder.exec("COMMIT");
     holder.close();
     const deadline = Date.now() + 5_000;
-    const stored = (): number | undefined => {
-      const db = new Database(join(dir.dir, "queue.db"), { readonly: true });
-      try {
-        return db.prepare("SELECT offset FROM offsets WHERE grp = 'g'").pluck().get() as number | undefined;
-      } finally {
-        db.close();
-      }
-    };
+    const stored = () => readQueueDb(dir.dir, "SELECT offset FROM offsets WHERE grp = 'g'");
     while (stored() !== 42 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(stored(), 42, "written once the lock is free");
     await queue.stop();
@@ -159,14 +162,7 @@ describe("embedded queue: retention", () => {
     });
     await queue.start();
     for (let b = 0; b < 7; b++) await queue.publish("t", [{ key: "k", value: String(b) }]);
-    const batches = (): number => {
-      const db = new Database(join(dir.dir, "queue.db"), { readonly: true });
-      try {
-        return db.prepare("SELECT COUNT(*) FROM batches").pluck().get() as number;
-      } finally {
-        db.close();
-      }
-    };
+    const batches = () => readQueueDb(dir.dir, "SELECT COUNT(*) FROM batches") ?? 0;
     // No group has consumed anything yet: nothing goes, however old.
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(batches(), 7);

@@ -14,7 +14,7 @@ import type {
   Subscription,
 } from "./contract";
 import { partitionFor } from "./partitioner";
-import { startQueueWriter, type QueueWriterCommand, type QueueWriterReply, type WriterBatch } from "./writer";
+import { startQueueWriter, type QueueWriterCommand, type QueueWriterRequest, type WriterBatch } from "./writer";
 
 export interface EmbeddedQueueOptions {
   /** Folder of `queue.db`. */
@@ -144,11 +144,8 @@ export class EmbeddedQueue implements ActivityQueue {
   private offsetFlushTimer?: NodeJS.Timeout;
   /** The offset flush with the writer thread, if any (one at a time). */
   private offsetFlush?: Promise<number>;
-  /** Requests to the writer thread outside the group protocol, by request number. */
-  private readonly requests = new Map<number, { resolve: (changes: number) => void; reject: (error: Error) => void }>();
   private retentionRunning = false;
   private readonly retentionChunk: number;
-  private nextRequest = 1;
   private readonly wakeups = new EventEmitter();
   private readonly partitions: number;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
@@ -262,33 +259,13 @@ export class EmbeddedQueue implements ActivityQueue {
       },
       // Rolled back, or the writer died with it: the file says which offsets are taken.
       onLost: () => this.reloadOffsets(),
-      onMessage: (event) => {
-        const reply = event as QueueWriterReply;
-        const request = this.requests.get(reply.req);
-        if (!request) return;
-        this.requests.delete(reply.req);
-        if (reply.type === "done") request.resolve(reply.changes);
-        else request.reject(new Error(reply.message));
-      },
-      onExit: (error) => {
-        for (const request of this.requests.values()) request.reject(error);
-        this.requests.clear();
-      },
     });
   }
 
-  /**
-   * Sends an `offsets` or `retention` request to the writer thread; resolves with the rows it
-   * changed once it is written.
-   */
-  private request(command: Extract<QueueWriterCommand, { req: number }>): Promise<number> {
-    const worker = this.writer?.current;
-    if (!worker) return Promise.reject(new Error("the embedded queue's writer is down"));
-    const req = this.nextRequest++;
-    return new Promise<number>((resolve, reject) => {
-      this.requests.set(req, { resolve, reject });
-      worker.postMessage({ ...command, req });
-    });
+  /** An `offsets` or `retention` request to the writer thread: the rows it changed, once written. */
+  private request(request: QueueWriterRequest): Promise<number> {
+    if (!this.writer) return Promise.reject(new Error("embedded queue is not started"));
+    return this.writer.request<number>(request);
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -378,7 +355,6 @@ export class EmbeddedQueue implements ActivityQueue {
     const sent = [...this.pendingOffsets];
     const flush = this.request({
       type: "offsets",
-      req: 0,
       rows: sent.map(([, o]) => [o.group, o.topic, o.partition, o.next]),
     });
     this.offsetFlush = flush;
@@ -399,7 +375,7 @@ export class EmbeddedQueue implements ActivityQueue {
     if (this.retentionRunning) return;
     this.retentionRunning = true;
     try {
-      while ((await this.request({ type: "retention", req: 0, before })) === this.retentionChunk && this.writer);
+      while ((await this.request({ type: "retention", before })) === this.retentionChunk && this.writer);
     } finally {
       this.retentionRunning = false;
     }

@@ -30,20 +30,17 @@ export interface WriterBatch {
   headers: Array<Record<string, string> | null> | null;
 }
 
-/**
- * Main thread to worker. `offsets`: consumer offsets to store (`[group, topic, partition, next]`);
- * `retention`: delete batches older than `before` that every group has consumed. Both are answered
- * with `done` or `failed` and their `req`.
- */
-export type QueueWriterCommand =
-  | { type: "append"; batches: WriterBatch[] }
-  | { type: "offsets"; req: number; rows: Array<[group: string, topic: string, partition: number, next: number]> }
-  | { type: "retention"; req: number; before: number }
-  | { type: "stop" };
+/** Main thread to worker: a group (`append`), `stop`, or a `GroupWriter.request` (`QueueWriterRequest`). */
+export type QueueWriterCommand = { type: "append"; batches: WriterBatch[] } | { type: "stop" };
 
-/** Worker to main thread, outside the group protocol: the answer to an `offsets` or `retention` request. */
-export type QueueWriterReply =
-  { type: "done"; req: number; changes: number } | { type: "failed"; req: number; message: string };
+/**
+ * Requests (`GroupWriter.request`), answered with the number of rows changed. `offsets`: consumer
+ * offsets to store (`[group, topic, partition, next]`); `retention`: delete batches older than
+ * `before` that every group has consumed.
+ */
+export type QueueWriterRequest =
+  | { type: "offsets"; rows: Array<[group: string, topic: string, partition: number, next: number]> }
+  | { type: "retention"; before: number };
 
 const WORKER_SOURCE = groupWriterSource(String.raw`
 const db = new Database(cfg.path, { fileMustExist: true });
@@ -80,23 +77,17 @@ const expire = db.prepare(
     "(SELECT MIN(o.offset) FROM offsets o WHERE o.topic = batches.topic AND o.partition = batches.partition), 0) LIMIT " + cfg.retentionChunk + ")",
 );
 function handle(m) {
-  if (m.type !== "offsets" && m.type !== "retention") return;
+  if (m.type === "retention") return expire.run(m.before).changes;
+  if (m.type !== "offsets") return 0;
+  // Not fsync'd on their own: the next group's commit syncs them with it. After a power loss a
+  // group may re-read the last batches it consumed, which at-least-once delivery allows.
+  db.pragma("synchronous = NORMAL");
   try {
-    let changes = 0;
-    if (m.type === "offsets") {
-      // Not fsync'd on their own: the next group's commit syncs them with it. After a power loss
-      // a group may re-read the last batches it consumed, which at-least-once delivery allows.
-      db.pragma("synchronous = NORMAL");
-      try {
-        storeOffsets(m.rows);
-      } finally {
-        db.pragma("synchronous = FULL");
-      }
-    } else changes = expire.run(m.before).changes;
-    parentPort.postMessage({ type: "done", req: m.req, changes });
-  } catch (error) {
-    parentPort.postMessage({ type: "failed", req: m.req, message: String(error) });
+    storeOffsets(m.rows);
+  } finally {
+    db.pragma("synchronous = FULL");
   }
+  return m.rows.length;
 }
 `);
 

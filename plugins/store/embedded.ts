@@ -48,7 +48,7 @@ import type { HealthStatus } from "../../core/health";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
 import { segmentKeys, startIndexer, type IndexerCommand, type IndexerEvent } from "./indexer";
-import { startLogWriter, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
+import { startLogWriter, type LogWriterClaim, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
 import { SEGMENT_DIR } from "./segment-files";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
@@ -115,8 +115,6 @@ export class EmbeddedStore implements ActivityStore {
   private statements?: ReturnType<EmbeddedStore["prepare"]>;
   /** The log writer thread and the group commit in front of it. */
   private writer?: GroupWriter<Activity, Segment>;
-  private claims = new Map<number, { resolve: (ids: string[]) => void; reject: (error: unknown) => void }>();
-  private nextClaim = 1;
   private memstore = new Memstore();
   private nextSeq = 1;
   private blocked: Blocked[] = [];
@@ -210,8 +208,6 @@ export class EmbeddedStore implements ActivityStore {
     this.writer = undefined;
     for (const w of this.progressWaiters.splice(0)) w.reject(new Error("the store stopped"));
     for (const w of this.pauseWaiters.splice(0)) w();
-    for (const c of this.claims.values()) c.reject(new UnavailableError("The store stopped"));
-    this.claims.clear();
     this.db.close();
     this.db = undefined;
     this.statements = undefined;
@@ -221,19 +217,14 @@ export class EmbeddedStore implements ActivityStore {
 
   claimClientIds(tenantId: string, claims: ClientIdClaim[]): Promise<string[]> {
     this.open();
-    const writer = this.writer?.current;
-    if (!writer) return Promise.reject(new UnavailableError("The store's log writer is down"));
+    const writer = this.writer;
+    if (!writer?.current) return Promise.reject(new UnavailableError("The store's log writer is down"));
     if (claims.length === 0) return Promise.resolve([]);
-    const req = this.nextClaim++;
-    return new Promise<string[]>((resolve, reject) => {
-      this.claims.set(req, { resolve, reject });
-      writer.postMessage({
-        type: "claim",
-        req,
-        tenantId,
-        claims: claims.map((c): [string, string] => [c.clientId, c.proposedId]),
-      } satisfies LogWriterCommand);
-    });
+    return writer.request<string[]>({
+      type: "claim",
+      tenantId,
+      claims: claims.map((c): [string, string] => [c.clientId, c.proposedId]),
+    } satisfies LogWriterClaim);
   }
 
   put(activities: Activity[]): Promise<void> {
@@ -477,14 +468,6 @@ export class EmbeddedStore implements ActivityStore {
           this.nextSeq = Math.max(this.nextSeq, reply.maxSeq + 1, this.indexedUpto + 1);
           return;
         }
-        if (reply.type === "claimed") this.claims.get(reply.req)?.resolve(reply.ids);
-        else if (reply.type === "claimFailed") this.claims.get(reply.req)?.reject(new Error(reply.message));
-        else return;
-        this.claims.delete(reply.req);
-      },
-      onExit: (error) => {
-        for (const c of this.claims.values()) c.reject(error);
-        this.claims.clear();
       },
     });
   }

@@ -40,18 +40,21 @@ export interface LogWriterConfig {
 export type LogWriterCommand =
   | { type: "append"; seq: number; lines: string[]; keys: string; trimTo?: number }
   | { type: "indexer"; port: MessagePort }
-  | { type: "claim"; req: number; tenantId: string; claims: Array<[clientId: string, proposedId: string]> }
   | { type: "stop" };
 
-/** Worker to main thread: the group protocol of `core/group-writer.ts`, plus claim replies. */
+/**
+ * A `GroupWriter.request`: binds client ids to the proposed activity ids unless bound already
+ * (one fsync'd transaction); answered with the bound ids, in order.
+ */
+export type LogWriterClaim = { type: "claim"; tenantId: string; claims: Array<[clientId: string, proposedId: string]> };
+
+/** Worker to main thread: the group protocol of `core/group-writer.ts`, plus what it recovered on start. */
 export type LogWriterEvent =
   | { type: "ready" }
   | { type: "recovered"; seq: number; body: string; keys: string | null }
   | { type: "opened"; maxSeq: number }
   | { type: "written" }
-  | { type: "writeFailed"; message: string }
-  | { type: "claimed"; req: number; ids: string[] }
-  | { type: "claimFailed"; req: number; message: string };
+  | { type: "writeFailed"; message: string };
 
 const WORKER_SOURCE = groupWriterSource(String.raw`
 ${SEGMENT_FILES_SOURCE}
@@ -107,12 +110,7 @@ function handle(m) {
     indexer = m.port;
     return;
   }
-  if (m.type !== "claim") return;
-  try {
-    parentPort.postMessage({ type: "claimed", req: m.req, ids: claim(m) });
-  } catch (error) {
-    parentPort.postMessage({ type: "claimFailed", req: m.req, message: String(error) });
-  }
+  if (m.type === "claim") return claim(m);
 }
 `);
 
