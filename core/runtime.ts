@@ -13,6 +13,7 @@ import { scopesMiddleware } from "./middleware/scopes";
 import type { HubExtensions, HubPlugin, HubServices } from "./plugins/contract";
 import { TenantDirectory } from "./tenancy/directory";
 import { tenancyService } from "./tenancy/service";
+import { PersistLedger } from "./reconciler/ledger";
 import { reconcilerService } from "./reconciler/service";
 
 /** What `moleculer.config.ts` exports: the plugins, hub overrides and extra broker options. */
@@ -112,12 +113,14 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
 
   let queue: ActivityQueue | undefined;
   let store: ActivityStore | undefined;
+  let ledger: PersistLedger | undefined;
   const extensions: HubExtensions = { enrichers: [], apiRoutes: {} };
   const services: HubServices = {
     config,
     logger: broker.getLogger("hub"),
     broker,
     extensions,
+    ledger: () => (ledger ??= new PersistLedger({ dataDir })),
     queue: once(async () => {
       queue = queues.resolve(config.queue, { dataDir });
       await queue.start();
@@ -134,8 +137,9 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
   if (config.roles.includes("control")) {
     directory = new TenantDirectory(dataDir, config.quota);
     broker.createService(tenancyService(directory));
-    broker.createService(reconcilerService(services, directory));
   }
+  // The reconciler checks the windows this node's intake recorded, so it runs where the intake does.
+  if (config.roles.includes("ingestion")) broker.createService(reconcilerService(services, directory));
 
   const errors: FieldError[] = [];
   const schemas: ServiceSchema[] = [];
@@ -175,6 +179,8 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
     start: () => broker.start(),
     async stop() {
       await broker.stop();
+      // Every request has been answered: the ledger can record a clean shutdown.
+      ledger?.close();
       await Promise.all([queue?.stop(), store?.stop()]);
       directory?.close();
     },

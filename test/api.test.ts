@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Analytics } from "@segment/analytics-node";
 import { eventually } from "./support/tmp";
-import { startTestHub, type TestHub } from "./support/hub";
+import { startTestHub, TEST_ADMIN_TOKEN, type TestHub } from "./support/hub";
 
 const visit = (leadId: string, path = "/pricing", extra: Record<string, unknown> = {}) => ({
   leadId,
@@ -397,6 +397,36 @@ describe("REST API on the embedded profile", () => {
     });
     assert.deepEqual(profile.countsByType, { visit_web_page: 2, email_opened: 1 });
     assert.equal((await t.request("GET", "/api/v1/leads/lead-prof", globex.apiKey)).status, 404);
+  });
+
+  it("runs a reconciliation pass on demand over the recorded windows and an operator's window", async () => {
+    const path = "/api/v1/admin/reconcile";
+    assert.equal((await t.request("POST", path, acme.apiKey)).status, 401, "platform token only");
+    const bad = await t.request("POST", path, TEST_ADMIN_TOKEN, { since: "yesterday-ish", until: Date.now() });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.details[0].field, "since");
+    assert.equal(bad.body.error.details[0].code, "invalid_time");
+    const backwards = await t.request("POST", path, TEST_ADMIN_TOKEN, { since: Date.now(), until: Date.now() - 1 });
+    assert.equal(backwards.body.error.details[0].code, "invalid_window");
+
+    // No write failed and the hub never crashed: nothing to check.
+    const idle = await t.request("POST", path, TEST_ADMIN_TOKEN);
+    assert.equal(idle.status, 200);
+    assert.equal(idle.body.windows, 0);
+    assert.equal(idle.body.checked, 0);
+
+    // An operator's window: checked once the grace period (30 s) is behind it, pending until then.
+    const old = await t.request("POST", path, TEST_ADMIN_TOKEN, {
+      since: new Date(Date.now() - 600_000).toISOString(),
+      until: new Date(Date.now() - 60_000).toISOString(),
+    });
+    assert.equal(old.status, 200);
+    assert.equal(old.body.windows, 1);
+    assert.equal(old.body.repairedToStore + old.body.repairedToQueue, 0);
+    const recent = await t.request("POST", path, TEST_ADMIN_TOKEN, { since: Date.now() - 5_000, until: Date.now() });
+    assert.equal(recent.body.windows, 0);
+    assert.equal(recent.body.pendingWindows, 1);
+    assert.deepEqual((await t.request("GET", path, TEST_ADMIN_TOKEN)).body, recent.body);
   });
 
   it("serves health checks and the OpenAPI document", async () => {

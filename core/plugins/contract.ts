@@ -4,6 +4,7 @@ import type { ActivityQueue } from "../../plugins/queue/contract";
 import type { ActivityStore } from "../../plugins/store/contract";
 import type { Activity } from "../activity/model";
 import type { HubConfig, Role } from "../config/schema";
+import type { PersistLedger } from "../reconciler/ledger";
 import type { Principal } from "../tenancy/directory";
 
 export const PLUGIN_KINDS = ["ingestion", "queue", "store", "search", "consumer", "connector", "monitoring"] as const;
@@ -55,6 +56,12 @@ export interface HubServices {
   queue(): Promise<ActivityQueue>;
   /** The node's store, started on first use and stopped with the hub. */
   store(): Promise<ActivityStore>;
+  /**
+   * The node's persist ledger (`core/reconciler/ledger.ts`), opened on first use: whatever writes
+   * an activity to queue and store in parallel reports the write, so the reconciler knows where
+   * the two may disagree.
+   */
+  ledger(): PersistLedger;
   readonly extensions: HubExtensions;
   readonly broker: ServiceBroker;
 }

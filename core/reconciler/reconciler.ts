@@ -1,77 +1,77 @@
-import { join } from "node:path";
 import type { ActivityQueue, QueueMessage } from "../../plugins/queue/contract";
 import type { ActivityStore } from "../../plugins/store/contract";
 import type { Activity } from "../activity/model";
-import { activityRecord } from "../activity/serialize";
-import { openSqlite, type SqliteDatabase } from "../sqlite";
+import { activityOf, activityRecord } from "../activity/serialize";
+import type { PersistLedger, SuspectWindow } from "./ledger";
 
 export interface ReconcileReport {
-  /** Queue messages checked against the store in this pass. */
+  /** Suspect windows checked in this pass (whole or in part). */
+  windows: number;
+  /** Windows left for a later pass: too recent, or a failed write has not settled yet. */
+  pendingWindows: number;
+  /** Queue messages read back in the windows and checked against the store. */
   checked: number;
   /** Activities found in the queue but not in the store, now written to the store. */
   repairedToStore: number;
-  /** Store activities checked against what the queue delivered. */
+  /** Store activities in the windows checked against what the queue holds. */
   storeChecked: number;
-  /** Activities found in the store but never in the queue, now published. */
+  /** Activities found in the store but not in the queue, now published. */
   repairedToQueue: number;
   startedAt: string;
   finishedAt: string;
 }
 
 export interface ReconcilerOptions {
-  dataDir: string;
   topic: string;
-  /** Consumer group of the reconciler's queue pass. */
-  group?: string;
-  /** Store activities younger than this are not judged yet: their publish may still be in flight. */
+  /** A window is checked once its end is this old: writes that were under way have landed. */
   graceMs?: number;
-  /** How far back the store → queue check looks. */
-  lookbackMs?: number;
+  /** Windows are checked in pieces of this many ms of arrival time (bounds memory; default 60 s). */
+  pieceMs?: number;
+  /**
+   * How much later than an activity's arrival its record may carry the queue's timestamp (a
+   * publish waits for the client's other writes, retries, a timeout); default 15 s.
+   */
+  queueLagMs?: number;
+  /** A window whose failed write has not settled is checked anyway after this long (default 10 min). */
+  settleTimeoutMs?: number;
 }
 
 /**
  * Finds and repairs divergence between the queue and the store. The intake writes both in
  * parallel, so a crash or an engine failure between the two can leave an activity (never
- * acknowledged to the client) in only one of them:
+ * acknowledged to the client) in only one of them. The persist ledger (`ledger.ts`) records
+ * where that can have happened, as windows of arrival time; a pass checks only those:
  *
- * - queue → store: a consumer group reads every queued activity once and writes the ones the
- *   store lacks (idempotent put by id); the ids it saw are kept for `lookbackMs`.
- * - store → queue: activities the store received in the look-back window (minus a grace period)
- *   that the queue pass never saw are published again. Consumers are at-least-once and
- *   de-duplicate by id, so a rare double publish is harmless; a missing one would not be.
+ * - queue → store: the queue's records of the window are read back (`ActivityQueue.replay`, no
+ *   consumer group) and the ones the store lacks are written (idempotent put by id);
+ * - store → queue: the store's activities that arrived in the window (`list`, by `receivedAt`)
+ *   and were not among those records are published. Consumers are at-least-once and recognise
+ *   a redelivered id, so a rare double publish is harmless; a missing one would not be.
+ *
+ * Without failures or crashes there is nothing to check: the cost does not grow with the
+ * ingest rate.
  */
 export class Reconciler {
-  private readonly db: SqliteDatabase;
   private running?: Promise<ReconcileReport>;
 
   constructor(
     private readonly queue: ActivityQueue,
     private readonly store: ActivityStore,
+    private readonly ledger: PersistLedger,
     private readonly options: ReconcilerOptions,
-  ) {
-    this.db = openSqlite(join(options.dataDir, "reconciler.db"));
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS seen (tenant_id TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL,
-        PRIMARY KEY (tenant_id, id)) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS seen_by_time ON seen (at);
-      CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    `);
-  }
+  ) {}
 
-  close(): void {
-    this.db.close();
-  }
-
-  /** One pass; concurrent callers share the pass in progress. */
-  run(tenants: string[]): Promise<ReconcileReport> {
+  /** One pass over the windows due; concurrent callers share the pass in progress. */
+  run(tenants: () => Promise<string[]>): Promise<ReconcileReport> {
     this.running ??= this.pass(tenants).finally(() => (this.running = undefined));
     return this.running;
   }
 
-  private async pass(tenants: string[]): Promise<ReconcileReport> {
+  private async pass(tenants: () => Promise<string[]>): Promise<ReconcileReport> {
     const startedAt = new Date().toISOString();
     const report: ReconcileReport = {
+      windows: 0,
+      pendingWindows: 0,
       checked: 0,
       repairedToStore: 0,
       storeChecked: 0,
@@ -79,31 +79,45 @@ export class Reconciler {
       startedAt,
       finishedAt: startedAt,
     };
-    await this.queueToStore(report);
-    await this.storeToQueue(tenants, report);
+    const now = Date.now();
+    const grace = this.options.graceMs ?? 30_000;
+    const settleTimeout = this.options.settleTimeoutMs ?? 600_000;
+    const due = (w: SuspectWindow): boolean =>
+      w.until + grace <= now &&
+      (w.reason !== "persist_failed" || this.ledger.unsettledWrites === 0 || w.until + settleTimeout <= now);
+    const windows = this.ledger.windows();
+    report.pendingWindows = windows.filter((w) => !due(w)).length;
+    let tenantIds: string[] | undefined;
+    for (const window of windows.filter(due)) {
+      report.windows++;
+      const pieceMs = this.options.pieceMs ?? 60_000;
+      for (let from = window.since; from <= window.until;) {
+        const to = Math.min(window.until + 1, from + pieceMs);
+        tenantIds ??= await tenants();
+        await this.checkPiece(from, to, tenantIds, report);
+        this.ledger.checked(window, to);
+        from = to;
+      }
+    }
     report.finishedAt = new Date().toISOString();
     return report;
   }
 
-  /** Reads the queue from the reconciler group's offsets up to the end offsets seen at the start. */
-  private async queueToStore(report: ReconcileReport): Promise<void> {
-    const group = this.options.group ?? "hub-reconciler";
-    const targets = new Map((await this.queue.lag(group, this.options.topic)).map((p) => [p.partition, BigInt(p.end)]));
-    const pending = new Set([...targets].filter(([, end]) => end > 0n).map(([partition]) => partition));
-    for (const p of await this.queue.lag(group, this.options.topic))
-      if (BigInt(p.committed) >= BigInt(p.end)) pending.delete(p.partition);
-    if (pending.size === 0) return;
-    const markSeen = this.db.prepare("INSERT OR IGNORE INTO seen (tenant_id, id, at) VALUES (?, ?, ?)");
-    let resolveDone!: () => void;
-    const done = new Promise<void>((resolve) => (resolveDone = resolve));
-    const subscription = await this.queue.subscribe({
-      group,
-      topic: this.options.topic,
+  /** Checks the activities that arrived in [from, to). */
+  private async checkPiece(from: number, to: number, tenantIds: string[], report: ReconcileReport): Promise<void> {
+    const queued = new Set<string>();
+    report.checked += await this.queue.replay(this.options.topic, {
+      // The queue's timestamp is taken after the arrival, never before it (same clock, or a
+      // producer's clock a little off: one second either way).
+      since: from - 1_000,
+      until: to + (this.options.queueLagMs ?? 15_000),
       maxBatch: 2000,
       handler: async (batch: QueueMessage[]) => {
         const byTenant = new Map<string, Activity[]>();
         for (const message of batch) {
-          const activity = JSON.parse(message.value) as Activity;
+          const activity = activityOfMessage(message);
+          if (!activity) continue;
+          queued.add(`${activity.tenantId}\u0000${activity.id}`);
           const list = byTenant.get(activity.tenantId);
           if (list) list.push(activity);
           else byTenant.set(activity.tenantId, [activity]);
@@ -119,46 +133,19 @@ export class Reconciler {
             report.repairedToStore += missing.length;
           }
         }
-        const now = Date.now();
-        this.db.transaction(() => {
-          for (const message of batch) {
-            const activity = JSON.parse(message.value) as Activity;
-            markSeen.run(activity.tenantId, activity.id, now);
-          }
-        })();
-        report.checked += batch.length;
-        const last = batch[batch.length - 1]!;
-        if (BigInt(last.offset) + 1n >= (targets.get(last.partition) ?? 0n)) pending.delete(last.partition);
-        if (pending.size === 0) resolveDone();
       },
     });
-    const timeout = setTimeout(resolveDone, 120_000);
-    await done;
-    clearTimeout(timeout);
-    await subscription.stop();
-  }
-
-  private async storeToQueue(tenants: string[], report: ReconcileReport): Promise<void> {
-    const now = Date.now();
-    const grace = this.options.graceMs ?? 30_000;
-    const lookback = this.options.lookbackMs ?? 3_600_000;
-    const checkedUntil = this.db.prepare("SELECT value FROM state WHERE name = 'store_checked_until'").pluck().get() as
-      number | undefined;
-    const since = Math.max(checkedUntil ?? now - lookback, now - lookback);
-    const until = now - grace;
-    if (until <= since) return;
-    const seen = this.db.prepare("SELECT 1 FROM seen WHERE tenant_id = ? AND id = ?").pluck();
-    for (const tenantId of tenants) {
+    for (const tenantId of tenantIds) {
       let pageToken: string | undefined;
-      for (let page = 0; page < 10_000; page++) {
+      for (let page = 0; page < 100_000; page++) {
         const result = await this.store.list(tenantId, {
-          since,
-          until,
+          since: from,
+          until: to,
           limit: 1000,
           ...(pageToken ? { pageToken } : {}),
         });
-        const missing = result.items.filter((a) => seen.get(a.tenantId, a.id) === undefined);
         report.storeChecked += result.items.length;
+        const missing = result.items.filter((a) => !queued.has(`${a.tenantId}\u0000${a.id}`));
         if (missing.length > 0) {
           await this.queue.publish(this.options.topic, missing.map(activityRecord));
           report.repairedToQueue += missing.length;
@@ -167,11 +154,17 @@ export class Reconciler {
         if (!pageToken) break;
       }
     }
-    this.db
-      .prepare(
-        "INSERT INTO state (name, value) VALUES ('store_checked_until', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-      )
-      .run(until);
-    this.db.prepare("DELETE FROM seen WHERE at < ?").run(now - 2 * lookback);
+  }
+}
+
+/** The activity a queue record carries, or undefined for a record that is not one. */
+function activityOfMessage(message: QueueMessage): Activity | undefined {
+  try {
+    const activity: Partial<Activity> = activityOf(message);
+    return typeof activity.tenantId === "string" && typeof activity.id === "string"
+      ? (activity as Activity)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -19,6 +19,7 @@ import type { Principal } from "../../core/tenancy/directory";
 import { QuotaBuckets } from "../../core/tenancy/quota";
 import { TENANCY_EVENTS } from "../../core/tenancy/service";
 import { businessSla } from "../../monitoring/sla/business";
+import type { ActivityStore } from "../store/contract";
 import { parseActivityQuery } from "./query";
 
 type HttpParams = { body?: unknown; query?: Record<string, unknown>; params?: Record<string, string> };
@@ -104,87 +105,97 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
     const custom = await tenantTypes(ctx, principal.tenantId);
     const resolveType = (name: string): ActivityTypeDefinition | undefined => builtInType(name) ?? custom.get(name);
     const now = Date.now();
-    const valid: Array<{ index: number; input: ValidActivityInput }> = [];
-    const errors: IntakeResult["errors"] = [];
-    items.forEach((raw, index) => {
-      const path = submission.path === "" ? "" : `${submission.path}[${index}]`;
-      const result = validateActivityInput(raw, path, resolveType, now);
-      if (result.ok) valid.push({ index, input: result.value });
-      else errors.push({ index, errors: result.errors });
-    });
-    if (errors.length > 0)
-      sla.rejectedItems(
-        principal.tenantId,
-        errors.map((e) => typeOfRaw(items[e.index])),
-      );
-    if (valid.length === 0 || (errors.length > 0 && !submission.partial)) {
-      throw new ValidationError(
-        errors.length === 1 && items.length === 1
-          ? "The activity is invalid"
-          : `${errors.length} of ${items.length} activities are invalid; nothing was stored`,
-        errors.flatMap((e) => e.errors),
-      );
-    }
+    // Registered with the arrival time, before any await: the ledger's watermark never passes it.
+    const ledger = hub.ledger();
+    const token = ledger.begin(now);
+    let failedWrites: Promise<unknown> | undefined;
+    try {
+      const valid: Array<{ index: number; input: ValidActivityInput }> = [];
+      const errors: IntakeResult["errors"] = [];
+      items.forEach((raw, index) => {
+        const path = submission.path === "" ? "" : `${submission.path}[${index}]`;
+        const result = validateActivityInput(raw, path, resolveType, now);
+        if (result.ok) valid.push({ index, input: result.value });
+        else errors.push({ index, errors: result.errors });
+      });
+      if (errors.length > 0)
+        sla.rejectedItems(
+          principal.tenantId,
+          errors.map((e) => typeOfRaw(items[e.index])),
+        );
+      if (valid.length === 0 || (errors.length > 0 && !submission.partial)) {
+        throw new ValidationError(
+          errors.length === 1 && items.length === 1
+            ? "The activity is invalid"
+            : `${errors.length} of ${items.length} activities are invalid; nothing was stored`,
+          errors.flatMap((e) => e.errors),
+        );
+      }
 
-    const receivedAt = new Date(now).toISOString();
-    const activities: Activity[] = valid.map(({ index, input }) => {
-      const clientId =
-        input.clientId ??
-        (submission.idempotencyKey !== undefined ? `idem:${submission.idempotencyKey}:${index}` : undefined);
-      const activity: Activity = {
-        id: newActivityId(now),
-        tenantId: principal.tenantId,
-        type: input.type,
-        source: input.source,
-        occurredAt: input.occurredAt,
-        receivedAt,
-        attributes: input.attributes,
-        schemaVersion: ACTIVITY_SCHEMA_VERSION,
-      };
-      if (input.leadId !== undefined) activity.leadId = input.leadId;
-      if (input.anonymousId !== undefined) activity.anonymousId = input.anonymousId;
-      if (input.campaignId !== undefined) activity.campaignId = input.campaignId;
-      if (input.accountId !== undefined) activity.accountId = input.accountId;
-      if (clientId !== undefined) activity.clientId = clientId;
-      return activity;
-    });
+      const receivedAt = new Date(now).toISOString();
+      const activities: Activity[] = valid.map(({ index, input }) => {
+        const clientId =
+          input.clientId ??
+          (submission.idempotencyKey !== undefined ? `idem:${submission.idempotencyKey}:${index}` : undefined);
+        const activity: Activity = {
+          id: newActivityId(now),
+          tenantId: principal.tenantId,
+          type: input.type,
+          source: input.source,
+          occurredAt: input.occurredAt,
+          receivedAt,
+          attributes: input.attributes,
+          schemaVersion: ACTIVITY_SCHEMA_VERSION,
+        };
+        if (input.leadId !== undefined) activity.leadId = input.leadId;
+        if (input.anonymousId !== undefined) activity.anonymousId = input.anonymousId;
+        if (input.campaignId !== undefined) activity.campaignId = input.campaignId;
+        if (input.accountId !== undefined) activity.accountId = input.accountId;
+        if (clientId !== undefined) activity.clientId = clientId;
+        return activity;
+      });
 
-    for (const enrich of hub.extensions.enrichers) {
-      for (const activity of activities) {
-        try {
-          enrich(activity, principal);
-        } catch (error) {
-          hub.logger.warn(
-            { err: String(error), activityType: activity.type },
-            "enricher failed; activity kept unenriched",
-          );
+      for (const enrich of hub.extensions.enrichers) {
+        for (const activity of activities) {
+          try {
+            enrich(activity, principal);
+          } catch (error) {
+            hub.logger.warn(
+              { err: String(error), activityType: activity.type },
+              "enricher failed; activity kept unenriched",
+            );
+          }
         }
       }
-    }
 
-    const [queue, store] = await Promise.all([hub.queue(), hub.store()]);
-    try {
-      const toPersist = await resolveClientIds(activities);
-      await withTimeout(
-        Promise.all([queue.publish(topic, toPersist.map(activityRecord)), store.put(toPersist)]),
-        "persist",
-      );
-      const ids: Array<string | null> = items.map(() => null);
-      valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));
-      sla.stored(
-        principal.tenantId,
-        activities.map((a) => a.type),
-        now,
-      );
-      return { accepted: valid.length, rejected: errors.length, ids, errors };
-    } catch (error) {
-      if (error instanceof HubError && error.status < 500) throw error;
-      hub.logger.error({ err: String(error), tenantId: principal.tenantId }, "persist failed; answering 503");
-      throw new UnavailableError("The queue or the store is unavailable; retry the same request", 2);
+      const [queue, store] = await Promise.all([hub.queue(), hub.store()]);
+      let writes: Promise<unknown> | undefined;
+      try {
+        const toPersist = await resolveClientIds(activities, store);
+        const both = [queue.publish(topic, toPersist.map(activityRecord)), store.put(toPersist)];
+        writes = Promise.allSettled(both);
+        await withTimeout(Promise.all(both), "persist");
+        const ids: Array<string | null> = items.map(() => null);
+        valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));
+        sla.stored(
+          principal.tenantId,
+          activities.map((a) => a.type),
+          now,
+        );
+        return { accepted: valid.length, rejected: errors.length, ids, errors };
+      } catch (error) {
+        // Once a write started, a failure may leave the batch in only one of queue and store.
+        if (writes) failedWrites = writes;
+        if (error instanceof HubError && error.status < 500) throw error;
+        hub.logger.error({ err: String(error), tenantId: principal.tenantId }, "persist failed; answering 503");
+        throw new UnavailableError("The queue or the store is unavailable; retry the same request", 2);
+      }
+    } finally {
+      ledger.end(token, failedWrites !== undefined, failedWrites);
     }
 
     /** Activities carrying a client id take the id bound to it first; retries reuse the stored activity. */
-    async function resolveClientIds(batch: Activity[]): Promise<Activity[]> {
+    async function resolveClientIds(batch: Activity[], store: ActivityStore): Promise<Activity[]> {
       const withClientId = batch.filter((a) => a.clientId !== undefined);
       if (withClientId.length === 0) return batch;
       const bound = await store.claimClientIds(

@@ -172,6 +172,20 @@ export const openApiDocument = {
       patch: { summary: "Change a tenant's quota or settings", responses: { "200": { description: "Tenant" } } },
       delete: { summary: "Delete a tenant and revoke its keys", responses: { "204": { description: "Deleted" } } },
     },
+    "/api/v1/admin/reconcile": {
+      post: {
+        summary:
+          "Check the suspect windows (failed writes, crashes) for queue/store divergence now (platform admin token); an optional body {since, until} (epoch ms or ISO-8601, at most reconciler.lookbackMs apart) adds a window",
+        responses: {
+          "200": {
+            description:
+              "The pass's report: windows, pendingWindows, checked, repairedToStore, storeChecked, repairedToQueue",
+          },
+          "400": error,
+        },
+      },
+      get: { summary: "The last pass's report", responses: { "200": { description: "Report, or null" } } },
+    },
     "/v1/track": {
       post: {
         summary: "Segment track",

@@ -133,6 +133,67 @@ export function queueContractSuite(
       );
     });
 
+    it("replays a time window outside any group, from every partition, committing nothing", async () => {
+      const t = topic();
+      const values = (prefix: string) => Array.from({ length: 20 }, (_, i) => `{"${prefix}":${i}}`);
+      const publishAll = (prefix: string) =>
+        queue.publish(
+          t,
+          values(prefix).map((value, i) => ({ key: `k${i}`, value })),
+        );
+      const pause = () => new Promise((r) => setTimeout(r, 1100));
+      await publishAll("before");
+      await pause();
+      const since = Date.now();
+      await publishAll("inside");
+      await pause();
+      const until = Date.now();
+      await publishAll("after");
+
+      const seen: string[] = [];
+      const perPartition = new Map<number, number[]>();
+      const count = await queue.replay(t, {
+        since,
+        maxBatch: 7,
+        handler: async (batch) => {
+          assert.ok(batch.length <= 7);
+          for (const m of batch) {
+            seen.push(m.value);
+            const offsets = perPartition.get(m.partition) ?? [];
+            offsets.push(Number(m.offset));
+            perPartition.set(m.partition, offsets);
+          }
+        },
+      });
+      assert.equal(count, 40);
+      assert.deepEqual([...seen].sort(), [...values("inside"), ...values("after")].sort());
+      for (const offsets of perPartition.values())
+        assert.deepEqual(
+          offsets,
+          [...offsets].sort((a, b) => a - b),
+          "in offset order per partition",
+        );
+
+      const windowed: string[] = [];
+      await queue.replay(t, {
+        since,
+        until,
+        handler: async (batch) => void windowed.push(...batch.map((m) => m.value)),
+      });
+      assert.deepEqual(windowed.sort(), values("inside").sort());
+
+      assert.equal(await queue.replay(t, { since: Date.now() + 60_000, handler: async () => undefined }), 0);
+      const failing = queue.replay(t, {
+        since,
+        handler: async () => {
+          throw new Error("handler failed");
+        },
+      });
+      await assert.rejects(failing, /handler failed/);
+      // A replay is not a group: a new group still starts from the oldest record.
+      assert.equal((await collect(queue, t, "g-after-replay", 60)).length, 60);
+    });
+
     it("reports lag per partition for a group", async () => {
       const t = topic();
       await queue.publish(

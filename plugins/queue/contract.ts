@@ -45,6 +45,17 @@ export interface SubscribeOptions {
   handler: (batch: QueueMessage[]) => Promise<void>;
 }
 
+export interface ReplayOptions {
+  /** Epoch ms: starts at the first record the queue accepted at or after this time. */
+  since: number;
+  /** Epoch ms: a partition's replay ends at its first record accepted at or after this time. */
+  until?: number;
+  /** At most this many messages per handler call (default 500). */
+  maxBatch?: number;
+  /** Receives messages of one partition, in order; a rejection ends the replay with that error. */
+  handler: (batch: QueueMessage[]) => Promise<void>;
+}
+
 export interface Subscription {
   /** Stops fetching, waits for in-flight batches to finish and commit, and leaves the group. */
   stop(): Promise<void>;
@@ -68,5 +79,12 @@ export interface ActivityQueue {
   publish(topic: string, records: QueueRecord[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   lag(group: string, topic: string): Promise<PartitionLag[]>;
+  /**
+   * Reads a time window of a topic once, outside any consumer group (nothing is committed): every
+   * partition from its first record accepted at `since` or later, up to its end when the call
+   * started (or `until`). For repair and audit passes over a bounded window, such as the
+   * reconciler's. Resolves with the number of messages handed to `handler`.
+   */
+  replay(topic: string, options: ReplayOptions): Promise<number>;
   health(): Promise<HealthStatus>;
 }

@@ -10,6 +10,7 @@ import type {
   PartitionLag,
   QueueMessage,
   QueueRecord,
+  ReplayOptions,
   SubscribeOptions,
   Subscription,
 } from "./contract";
@@ -291,6 +292,64 @@ export class EmbeddedQueue implements ActivityQueue {
       out.push({ partition, committed: String(committed), end: String(end), lag: Math.max(0, end - committed) });
     }
     return out;
+  }
+
+  async replay(topic: string, options: ReplayOptions): Promise<number> {
+    this.requireOpen();
+    const maxBatch = Math.max(1, options.maxBatch ?? 500);
+    const until = options.until ?? Infinity;
+    let delivered = 0;
+    for (let partition = 0; partition < this.partitions; partition++) {
+      const end = this.endOffset(topic, partition);
+      let from = this.offsetAt(topic, partition, options.since, end);
+      while (from < end) {
+        const read = this.read(topic, partition, from, maxBatch);
+        const batch: QueueMessage[] = [];
+        let done = read.length === 0;
+        for (const message of read) {
+          if (Number(message.offset) >= end || message.timestamp >= until) {
+            done = true;
+            break;
+          }
+          batch.push(message);
+        }
+        if (batch.length > 0) {
+          await options.handler(batch);
+          delivered += batch.length;
+          from = Number(batch[batch.length - 1]!.offset) + 1;
+        }
+        if (done) break;
+      }
+    }
+    return delivered;
+  }
+
+  /**
+   * The first offset of the first batch accepted at `since` or later (`end` if none): a binary
+   * search over the partition's batches, whose timestamps grow with their offsets.
+   */
+  private offsetAt(topic: string, partition: number, since: number, end: number): number {
+    const holding = this.statement(
+      `SELECT base_offset, last_offset, ts FROM batches
+         WHERE topic = @topic AND partition = @partition AND base_offset <= @offset
+         ORDER BY base_offset DESC LIMIT 1`,
+    );
+    const first = this.statement(
+      "SELECT base_offset FROM batches WHERE topic = @topic AND partition = @partition ORDER BY base_offset LIMIT 1",
+    )
+      .pluck()
+      .get({ topic, partition }) as number | undefined;
+    let lo = first ?? end;
+    let hi = end;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = holding.get({ topic, partition, offset: mid }) as
+        { base_offset: number; last_offset: number; ts: number } | undefined;
+      if (row === undefined) break;
+      if (row.ts < since) lo = row.last_offset + 1;
+      else hi = row.base_offset;
+    }
+    return Math.min(lo, end);
   }
 
   async health(): Promise<HealthStatus> {

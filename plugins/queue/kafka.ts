@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Admin, Batch, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { z } from "zod";
 import type { HealthStatus } from "../../core/health";
@@ -7,6 +8,7 @@ import type {
   PartitionLag,
   QueueMessage,
   QueueRecord,
+  ReplayOptions,
   SubscribeOptions,
   Subscription,
 } from "./contract";
@@ -95,6 +97,9 @@ interface Flight {
   producer: Promise<Producer>;
 }
 
+/** A replay that has not reached its partitions' ends by then fails (it is retried as a whole). */
+const REPLAY_TIMEOUT_MS = 10 * 60_000;
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -114,6 +119,22 @@ function recordBytes(records: QueueRecord[]): number {
     if (r.headers) for (const [k, v] of Object.entries(r.headers)) bytes += k.length + v.length + 8;
   }
   return bytes;
+}
+
+/** A fetched Kafka batch as queue messages, under the logical topic name. */
+function messagesOf(topic: string, batch: Batch): QueueMessage[] {
+  return batch.messages.map((m: KafkaMessage) => {
+    const headers = headersOf(m.headers);
+    return {
+      topic,
+      partition: batch.partition,
+      offset: m.offset,
+      key: m.key ? m.key.toString("utf8") : "",
+      value: m.value ? m.value.toString("utf8") : "",
+      ...(headers ? { headers } : {}),
+      timestamp: Number(m.timestamp),
+    };
+  });
 }
 
 function headersOf(headers: IHeaders | undefined): Record<string, string> | undefined {
@@ -281,6 +302,95 @@ export class KafkaQueue implements ActivityQueue {
         })
         .sort((a, b) => a.partition - b.partition);
     });
+  }
+
+  /**
+   * A replay is a consumer of its own short-lived group that never commits: each partition is
+   * sought to the offset Kafka's ListOffsets finds for `since` (or to its end, when there is
+   * nothing to replay there), and the group is deleted afterwards.
+   */
+  async replay(topic: string, options: ReplayOptions): Promise<number> {
+    this.requireStarted();
+    const physical = this.physicalTopic(topic);
+    const ranges = await this.withAdmin("replay offsets", async (admin) => {
+      let ends: Array<{ partition: number; high: string }>;
+      try {
+        ends = await admin.fetchTopicOffsets(physical);
+      } catch (error) {
+        if (/does not host this topic-partition|unknown topic|UNKNOWN_TOPIC/i.test(String(error))) return [];
+        throw error;
+      }
+      const starts = new Map(
+        (await admin.fetchTopicOffsetsByTimestamp(physical, options.since)).map((p) => [p.partition, p.offset]),
+      );
+      return ends.map(({ partition, high }) => {
+        const start = starts.get(partition);
+        // No record at or after `since`: Kafka answers -1 (or the end).
+        const from = start === undefined || BigInt(start) < 0n ? BigInt(high) : BigInt(start);
+        return { partition, from, end: BigInt(high) };
+      });
+    });
+    const pending = new Set(ranges.filter((r) => r.from < r.end).map((r) => r.partition));
+    if (pending.size === 0) return 0;
+    const ends = new Map(ranges.map((r) => [r.partition, r.end]));
+    const until = options.until ?? Infinity;
+    const maxBatch = Math.max(1, options.maxBatch ?? 500);
+    const groupId = `${physical}.replay.${randomUUID()}`;
+    const consumer = this.kafka!.consumer({
+      groupId,
+      sessionTimeout: this.options.sessionTimeoutMs,
+      heartbeatInterval: this.options.heartbeatIntervalMs,
+      maxWaitTimeInMs: this.options.maxWaitTimeMs,
+      allowAutoTopicCreation: false,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    let delivered = 0;
+    let settle!: (error?: unknown) => void;
+    const finished = new Promise<void>((resolve, reject) => {
+      settle = (error?: unknown) => (error === undefined ? resolve() : reject(errorOf(error)));
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [physical], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, heartbeat }) => {
+          if (!pending.has(batch.partition)) return;
+          const end = ends.get(batch.partition)!;
+          const messages: QueueMessage[] = [];
+          let done = false;
+          for (const m of messagesOf(topic, batch)) {
+            if (BigInt(m.offset) >= end || m.timestamp >= until) {
+              done = true;
+              break;
+            }
+            messages.push(m);
+          }
+          try {
+            for (let at = 0; at < messages.length; at += maxBatch) {
+              const chunk = messages.slice(at, at + maxBatch);
+              await options.handler(chunk);
+              delivered += chunk.length;
+              await heartbeat();
+            }
+          } catch (error) {
+            settle(error);
+            return;
+          }
+          const last = messages[messages.length - 1];
+          if (done || (last !== undefined && BigInt(last.offset) + 1n >= end)) pending.delete(batch.partition);
+          if (pending.size === 0) settle();
+        },
+      });
+      for (const { partition, from, end } of ranges)
+        consumer.seek({ topic: physical, partition, offset: String(from < end ? from : end) });
+      await withTimeout(finished, REPLAY_TIMEOUT_MS, `replay of ${topic}`);
+      return delivered;
+    } finally {
+      await withTimeout(consumer.disconnect(), 30_000, "replay consumer disconnect").catch(() => undefined);
+      await this.withAdmin("delete replay group", (admin) => admin.deleteGroups([groupId])).catch(() => undefined);
+    }
   }
 
   async health(): Promise<HealthStatus> {
@@ -506,7 +616,7 @@ class KafkaSubscription implements Subscription {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
-    const messages = this.convert(batch);
+    const messages = messagesOf(this.options.topic, batch);
     const maxBatch = Math.max(1, this.options.maxBatch ?? 500);
     const live = (): boolean => this.stopping === undefined && isRunning() && !isStale();
     for (let at = 0; at < messages.length; at += maxBatch) {
@@ -528,22 +638,6 @@ class KafkaSubscription implements Subscription {
       await commitOffsetsIfNecessary();
       await heartbeat();
     }
-  }
-
-  private convert(batch: Batch): QueueMessage[] {
-    const topic = this.options.topic;
-    return batch.messages.map((m: KafkaMessage) => {
-      const headers = headersOf(m.headers);
-      return {
-        topic,
-        partition: batch.partition,
-        offset: m.offset,
-        key: m.key ? m.key.toString("utf8") : "",
-        value: m.value ? m.value.toString("utf8") : "",
-        ...(headers ? { headers } : {}),
-        timestamp: Number(m.timestamp),
-      };
-    });
   }
 
   private sleep(ms: number): Promise<void> {
