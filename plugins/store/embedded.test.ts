@@ -330,6 +330,33 @@ describe("embedded store: LSM write path", () => {
     });
   });
 
+  it("reads a long backlog back in chunks, each continuing where the last one stopped", async () => {
+    const d = dir();
+    const written = Array.from({ length: 500 }, (_, i) =>
+      activity("t-chunks", `lead-${i % 5}`, "visit_web_page", base + i, received + i),
+    );
+    await withStore(d, { indexerPaused: true }, async (store) => {
+      for (let i = 0; i < 10; i++) await store.put(written.slice(i * 50, i * 50 + 50));
+    });
+    // Chunks of at least 120 activities: three segments each, four read backs of the one file.
+    await withStore(d, { indexChunkActivities: 120 }, async (store) => {
+      await store.whenIndexed();
+      assert.deepEqual(store.indexerStats, { handedOver: 0, readBack: 10 }, "each segment read back once");
+      assert.equal(store.unindexed, 0);
+    });
+    await withStore(d, {}, async (store) => {
+      assert.equal(await countExisting(store, "t-chunks", written), 500);
+      const history = await store.leadHistory("t-chunks", "lead-2", { limit: 1000 });
+      assert.deepEqual(
+        history.items.map((a) => a.id),
+        written
+          .filter((a) => a.leadId === "lead-2")
+          .map((a) => a.id)
+          .reverse(),
+      );
+    });
+  });
+
   it("rolls the log over to new files, deletes those the indexer made durable, and reads back across files", async () => {
     const d = dir();
     const segmentDir = join(d, "store-log");

@@ -147,6 +147,8 @@ function onHandoff(segment) {
   handedOffBytes += segment.body.length;
 }
 let handoffPort = null;
+/** Where the last read back stopped (see readSegmentsAfter). */
+const readCursor = {};
 
 /** Applies the next chunk of segments: how many there were (0: none new), and whether the chunk was full. */
 function indexChunk() {
@@ -191,7 +193,7 @@ function indexChunk() {
       add(segment);
       readBack++;
       return rows.length < cfg.chunkActivities;
-    });
+    }, readCursor);
   }
   for (const [seq, segment] of handedOff) {
     if (seq > upto) continue;

@@ -59,52 +59,90 @@ function listSegmentFiles(dir) {
     .map((n) => ({ first: Number(n.slice(0, 20)), path: segPath.join(dir, n) }));
 }
 
+/** Bytes a read takes from a file at a time: a read back stops soon after its last segment. */
+const READ_BLOCK = 4 * 1024 * 1024;
+
 /**
- * Calls onRecord({ seq, keys, body }) for each intact record of a file, in order, until it
- * returns false; returns { end, complete }: the byte offset after the last record read, and
- * whether the file held nothing after it.
+ * Calls onRecord({ seq, keys, body, at }) for each intact record of a file from byte startAt on
+ * (at: where the record starts), in order, until it returns false; returns { end, complete }:
+ * the byte offset after the last record read, and whether the file held nothing after it. Reads
+ * in blocks, so stopping early reads little of a 64 MB file.
  */
-function readSegmentFile(path, onRecord) {
-  let buf;
+function readSegmentFile(path, onRecord, startAt = 0) {
+  let fd;
   try {
-    buf = segFs.readFileSync(path);
+    fd = segFs.openSync(path, "r");
   } catch (error) {
     // Deleted meanwhile: everything in it was durable in the store.
     if (error.code === "ENOENT") return { end: 0, complete: true };
     throw error;
   }
-  let at = 0;
-  while (at + SEGMENT_HEADER <= buf.length) {
-    const length = buf.readUInt32LE(at);
-    const end = at + SEGMENT_HEADER + length;
-    if (length < 4 || end > buf.length) break;
-    const payload = buf.subarray(at + SEGMENT_HEADER, end);
-    if (segCrc32(payload) !== buf.readUInt32LE(at + 4)) break;
-    const seq = Number(buf.readBigUInt64LE(at + 8));
-    const keysLength = payload.readUInt32LE(0);
-    const bodyAt = keysLength === NO_KEYS ? 4 : 4 + keysLength;
-    const keys = keysLength === NO_KEYS ? null : payload.toString("utf8", 4, bodyAt);
-    at = end;
-    if (onRecord({ seq, keys, body: payload.toString("utf8", bodyAt) }) === false) break;
+  try {
+    const size = segFs.fstatSync(fd).size;
+    let buf = Buffer.alloc(0);
+    let bufAt = startAt;
+    let at = startAt;
+    // Makes buf hold the file's bytes [at, at + n); false when the file ends before.
+    const ensure = (n) => {
+      if (at + n <= bufAt + buf.length) return true;
+      if (at + n > size) return false;
+      const length = Math.min(Math.max(n, READ_BLOCK), size - at);
+      buf = Buffer.allocUnsafe(length);
+      for (let got = 0; got < length; ) {
+        const read = segFs.readSync(fd, buf, got, length - got, at + got);
+        if (read === 0) return false;
+        got += read;
+      }
+      bufAt = at;
+      return true;
+    };
+    while (ensure(SEGMENT_HEADER)) {
+      const length = buf.readUInt32LE(at - bufAt);
+      if (length < 4 || !ensure(SEGMENT_HEADER + length)) break;
+      const o = at - bufAt;
+      const payload = buf.subarray(o + SEGMENT_HEADER, o + SEGMENT_HEADER + length);
+      if (segCrc32(payload) !== buf.readUInt32LE(o + 4)) break;
+      const seq = Number(buf.readBigUInt64LE(o + 8));
+      const keysLength = payload.readUInt32LE(0);
+      const bodyAt = keysLength === NO_KEYS ? 4 : 4 + keysLength;
+      const keys = keysLength === NO_KEYS ? null : payload.toString("utf8", 4, bodyAt);
+      const recordAt = at;
+      at += SEGMENT_HEADER + length;
+      if (onRecord({ seq, keys, body: payload.toString("utf8", bodyAt), at: recordAt }) === false) break;
+    }
+    return { end: at, complete: at === size };
+  } finally {
+    segFs.closeSync(fd);
   }
-  return { end: at, complete: at === buf.length };
 }
 
 /**
  * Calls add(segment) for the segments after seq upto, in seq order, until it returns false.
  * Segments are read from the file holding upto + 1 on; a torn or unsynced tail ends the read.
+ * cursor (an object the caller keeps between calls) remembers where the last read stopped, so
+ * a read back in chunks continues there instead of reading its file again from the start.
  */
-function readSegmentsAfter(dir, upto, add) {
+function readSegmentsAfter(dir, upto, add, cursor = {}) {
   const files = listSegmentFiles(dir);
   let from = 0;
   for (let i = 0; i < files.length; i++) if (files[i].first <= upto + 1) from = i;
   let more = true;
   for (let i = from; i < files.length && more; i++) {
-    readSegmentFile(files[i].path, (segment) => {
-      if (segment.seq <= upto) return true;
-      more = add(segment) !== false;
-      return more;
-    });
+    const path = files[i].path;
+    // The cursor's record is at most the first one wanted: everything before it is not.
+    const startAt = cursor.path === path && cursor.seq <= upto + 1 ? cursor.at : 0;
+    readSegmentFile(
+      path,
+      (segment) => {
+        cursor.path = path;
+        cursor.seq = segment.seq;
+        cursor.at = segment.at;
+        if (segment.seq <= upto) return true;
+        more = add(segment) !== false;
+        return more;
+      },
+      startAt,
+    );
   }
 }
 
