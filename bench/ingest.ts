@@ -129,16 +129,49 @@ async function main(): Promise<void> {
       cpuSeconds(hub) - cpuBefore,
     );
   }
+  const sustained = await sustain(hub, headers);
   await stopProcess(hub);
   rmSync(dataDir, { recursive: true, force: true });
 
   console.log("");
+  if (sustained.length > 1)
+    console.log(
+      `sustained batches of 500: last window / first window ${(sustained[sustained.length - 1]! / sustained[0]!).toFixed(2)}`,
+    );
   for (const [name, r] of Object.entries(results)) {
     if (r.hub && r.bare)
       console.log(
         `ratio hub/baseline, ${name}: ${(r.hub.rate / r.bare.rate).toFixed(3)} (server CPU per activity: ${(r.hub.cpuUs / r.bare.cpuUs).toFixed(1)}x)`,
       );
   }
+}
+
+/**
+ * Batches of 500 for `BENCH_SUSTAIN_SECONDS` (default 120; 0 skips) on the hub that already took
+ * the scenarios above, in windows of 30 s: the short scenarios write into a nearly empty store,
+ * this one shows what is left of the rate as the store grows.
+ */
+async function sustain(
+  hub: Awaited<ReturnType<typeof startProcess>>,
+  headers: Record<string, string>,
+): Promise<number[]> {
+  const total = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 120);
+  const rates: number[] = [];
+  if (total <= 0) return rates;
+  await waitForIdle(hub);
+  const window = Math.min(30, total);
+  for (let at = 0; at < total; at += window) {
+    const cpuBefore = cpuSeconds(hub);
+    const r = await runLoad({
+      url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,
+      headers,
+      body: batchBody(500),
+      concurrency: Number(process.env.BENCH_BATCH_CONCURRENCY ?? 8),
+      seconds: window,
+    });
+    rates.push(report(`hub, sustained, ${at}-${at + window} s`, r, 500, cpuSeconds(hub) - cpuBefore).rate);
+  }
+  return rates;
 }
 
 main().catch((error: unknown) => {
