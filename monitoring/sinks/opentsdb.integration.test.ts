@@ -39,6 +39,23 @@ async function queryTsdb(
   return (await response.json()) as Array<{ tags: Record<string, string>; dps: Record<string, number> }>;
 }
 
+/**
+ * Each series becomes readable on its own once OpenTSDB has written it to HBase (asynchronously,
+ * after `/api/put` answered): polls for up to 10 s.
+ */
+async function queryWhenVisible(
+  metric: string,
+  tags: Record<string, string>,
+  start: number,
+): ReturnType<typeof queryTsdb> {
+  let series: Awaited<ReturnType<typeof queryTsdb>> = [];
+  for (let i = 0; i < 40 && series.length === 0; i++) {
+    series = await queryTsdb(metric, tags, start);
+    if (series.length === 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  return series;
+}
+
 describe("OpenTSDB publisher against the real OpenTSDB", () => {
   it("publishes the metrics library's and Moleculer's metrics through /api/put, readable with /api/query", async () => {
     const run = randomUUID().slice(0, 8);
@@ -63,18 +80,18 @@ describe("OpenTSDB publisher against the real OpenTSDB", () => {
     assert.equal(reporter.totals.errors, 0);
     assert.ok(reporter.totals.sent > 0);
 
-    let series: Awaited<ReturnType<typeof queryTsdb>> = [];
-    for (let i = 0; i < 40 && series.length === 0; i++) {
-      series = await queryTsdb(`hub.it.r${run}.accepted`, { tenant: "acme" }, started);
-      if (series.length === 0) await new Promise((r) => setTimeout(r, 250));
-    }
+    const series = await queryWhenVisible(`hub.it.r${run}.accepted`, { tenant: "acme" }, started);
     assert.equal(series.length, 1);
     assert.deepEqual(Object.values(series[0]!.dps), [42]);
     assert.equal(series[0]!.tags.type, "visit_web_page");
     assert.equal(series[0]!.tags.host, `it-${run}`);
-    const p99 = await queryTsdb(`hub.it.r${run}.latency.ms.p99`, { tenant: "acme" }, started);
+    const p99 = await queryWhenVisible(`hub.it.r${run}.latency.ms.p99`, { tenant: "acme" }, started);
     assert.equal(p99.length, 1);
-    const requests = await queryTsdb("moleculer.request.total", { host: `it-${run}`, action: "probe.ping" }, started);
+    const requests = await queryWhenVisible(
+      "moleculer.request.total",
+      { host: `it-${run}`, action: "probe.ping" },
+      started,
+    );
     assert.equal(Object.values(requests[0]!.dps).at(-1), 5);
     await reporter.stop();
     await broker.stop();
