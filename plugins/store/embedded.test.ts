@@ -65,6 +65,13 @@ function activity(tenantId: string, lead: string, type: string, occurredAt: numb
   };
 }
 
+/** The ids of a lead's activities, newest first, for activities written in `occurredAt` order. */
+const idsNewestFirst = (written: Activity[], lead: string): string[] =>
+  written
+    .filter((a) => a.leadId === lead)
+    .map((a) => a.id)
+    .reverse();
+
 async function withStore<T>(
   dir: string,
   options: Omit<EmbeddedStoreOptions, "dataDir">,
@@ -330,6 +337,82 @@ describe("embedded store: LSM write path", () => {
     });
   });
 
+  it("keeps the lead index in two tiers, merged in key order, and reads across both as from one", async () => {
+    const leads = ["lead-a", "lead-b", "lead-c"];
+    const written = Array.from({ length: 180 }, (_, i) =>
+      activity(
+        "t-tiers",
+        leads[i % 3]!,
+        i % 4 === 0 ? "email_opened" : "visit_web_page",
+        base + ((i * 7919) % 180) * 1000,
+        received + i * 1000,
+      ),
+    );
+    const ids = written.map((a) => a.id);
+    const fill = async (store: EmbeddedStore): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        await store.put(written.slice(i * 60, i * 60 + 60));
+        await store.whenIndexed();
+      }
+    };
+    const tiered = dir();
+    // 60 rows, then 120 (merged), then 60 more: both tiers hold some of each lead.
+    const reads = await withStore(tiered, { indexMergeRows: 100, indexLingerMs: 0 }, async (store) => {
+      await fill(store);
+      return snapshot(store, "t-tiers", leads, ids);
+    });
+    const db = new Database(join(tiered, "store.db"), { readonly: true });
+    try {
+      assert.equal(db.prepare("SELECT count(*) FROM lead_index").pluck().get(), 120);
+      assert.equal(db.prepare("SELECT count(*) FROM lead_index_recent").pluck().get(), 60);
+    } finally {
+      db.close();
+    }
+    const single = await withStore(dir(), { indexLingerMs: 0 }, async (store) => {
+      await fill(store);
+      return snapshot(store, "t-tiers", leads, ids);
+    });
+    assert.deepEqual(reads, single);
+    const history = (reads as Record<string, string[]>)["lead lead-b q1"]!;
+    assert.equal(history.length, 60);
+  });
+
+  it("moves the lead index of a file from before the two tiers over on start", async () => {
+    const d = dir();
+    const written = Array.from({ length: 12 }, (_, i) =>
+      activity("t-old", `lead-${i % 2}`, "visit_web_page", base + i * 1000, received + i),
+    );
+    const db = new Database(join(d, "store.db"));
+    db.exec(`
+      CREATE TABLE activities (
+        tenant_id TEXT NOT NULL, id TEXT NOT NULL, lead_key TEXT NOT NULL, type TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant_id, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX activities_by_lead ON activities (tenant_id, lead_key, occurred_at, id);
+    `);
+    const insert = db.prepare("INSERT INTO activities VALUES (?, ?, ?, ?, ?, ?)");
+    for (const a of written)
+      insert.run(a.tenantId, a.id, leadKeyOf(a), a.type, Date.parse(a.occurredAt), JSON.stringify(a));
+    db.close();
+    await withStore(d, {}, async (store) => {
+      const page = await store.leadHistory("t-old", leadKeyOf({ leadId: "lead-1" }), { limit: 100 });
+      assert.deepEqual(
+        page.items.map((a) => a.id),
+        idsNewestFirst(written, "lead-1"),
+      );
+    });
+    const after = new Database(join(d, "store.db"), { readonly: true });
+    try {
+      assert.equal(
+        after.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'activities_by_lead'").pluck().get(),
+        0,
+      );
+      assert.equal(after.prepare("SELECT count(*) FROM lead_index").pluck().get(), 12);
+    } finally {
+      after.close();
+    }
+  });
+
   it("reads a long backlog back in chunks, each continuing where the last one stopped", async () => {
     const d = dir();
     const written = Array.from({ length: 500 }, (_, i) =>
@@ -349,10 +432,7 @@ describe("embedded store: LSM write path", () => {
       const history = await store.leadHistory("t-chunks", "lead-2", { limit: 1000 });
       assert.deepEqual(
         history.items.map((a) => a.id),
-        written
-          .filter((a) => a.leadId === "lead-2")
-          .map((a) => a.id)
-          .reverse(),
+        idsNewestFirst(written, "lead-2"),
       );
     });
   });

@@ -64,6 +64,8 @@ export interface EmbeddedStoreOptions {
   indexChunkActivities?: number;
   /** Sort each indexing chunk by the lead index's key (default true). */
   indexSorted?: boolean;
+  /** The lead index's recent tier is merged into the main one at this many rows (default 500,000). */
+  indexMergeRows?: number;
   /** How often the indexer fsyncs its progress and checkpoints the log (default 1,000 ms). */
   indexerSyncIntervalMs?: number;
   /**
@@ -154,7 +156,8 @@ export class EmbeddedStore implements ActivityStore {
           occurred_at INTEGER NOT NULL, body TEXT NOT NULL,
           PRIMARY KEY (tenant_id, id)
         ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS activities_by_lead ON activities (tenant_id, lead_key, occurred_at, id);
+        ${LEAD_INDEX_TABLE("lead_index")};
+        ${LEAD_INDEX_TABLE("lead_index_recent")};
         CREATE TABLE IF NOT EXISTS indexer_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
       `);
       log.exec(`
@@ -164,6 +167,7 @@ export class EmbeddedStore implements ActivityStore {
         ) WITHOUT ROWID;
       `);
       migrateClientIds(db, log);
+      migrateLeadIndex(db);
       this.indexedUpto =
         (db.prepare("SELECT value FROM indexer_state WHERE name = 'indexed_upto'").pluck().get() as
           number | undefined) ?? 0;
@@ -284,12 +288,11 @@ export class EmbeddedStore implements ActivityStore {
         e.occurredAt < cursor.occurredAt ||
         (e.occurredAt === cursor.occurredAt && e.id < cursor.id)) &&
       (types === undefined || types.has(e.type));
+    addTypes(query, clauses, args);
     return this.page(
       tenantId,
-      clauses,
-      args,
+      (want) => this.leadIndexPage(tenantId, clauses, args, want),
       query,
-      "occurred_at DESC, id DESC",
       this.memstore.forLead(tenantId, leadKey),
       matches,
       byLeadOrder,
@@ -322,12 +325,17 @@ export class EmbeddedStore implements ActivityStore {
       (to === undefined || e.id < to) &&
       (cursor === undefined || e.id < cursor.id) &&
       (types === undefined || types.has(e.type));
+    addTypes(query, clauses, args);
+    const { db } = this.open();
     return this.page(
       tenantId,
-      clauses,
-      args,
+      (want) =>
+        db
+          .prepare(
+            `SELECT body, occurred_at AS at, id FROM activities WHERE ${clauses.join(" AND ")} ORDER BY id DESC LIMIT ?`,
+          )
+          .all(...args, want) as Row[],
       query,
-      "id DESC",
       this.memstore.forTenant(tenantId),
       matches,
       byIdOrder,
@@ -485,6 +493,7 @@ export class EmbeddedStore implements ActivityStore {
       syncIntervalMs: this.options.indexerSyncIntervalMs ?? 1_000,
       lingerMs: this.options.indexLingerMs ?? 500,
       sort: this.options.indexSorted ?? true,
+      mergeRows: this.options.indexMergeRows ?? 500_000,
       paused,
     });
     this.worker = worker;
@@ -568,27 +577,17 @@ export class EmbeddedStore implements ActivityStore {
    */
   private page(
     tenantId: string,
-    clauses: string[],
-    args: Array<string | number>,
+    readTable: (want: number) => Row[],
     query: ActivityQuery,
-    order: string,
     memEntries: Iterable<MemEntry>,
     matches: (e: MemEntry) => boolean,
     compare: (x: Row, y: Row) => number,
     cursorOf: (last: Row) => Cursor,
   ): Promise<ActivityPage> {
     const { db, exists } = this.open();
-    if (query.types !== undefined && query.types.length > 0) {
-      clauses.push(`type IN (${query.types.map(() => "?").join(", ")})`);
-      args.push(...query.types);
-    }
     const want = query.limit + 1;
-    args.push(want);
-    const select = db.prepare(
-      `SELECT body, occurred_at AS at, id FROM activities WHERE ${clauses.join(" AND ")} ORDER BY ${order} LIMIT ?`,
-    );
     const rows = db.transaction((): Row[] => {
-      const fromTable = select.all(...args) as Row[];
+      const fromTable = readTable(want);
       const candidates: Row[] = [];
       for (const e of memEntries) if (matches(e)) candidates.push({ body: e.json, at: e.occurredAt, id: e.id });
       if (candidates.length === 0) return fromTable;
@@ -610,6 +609,27 @@ export class EmbeddedStore implements ActivityStore {
     );
   }
 
+  /**
+   * A lead's best `want` rows from the lead index: each tier read in its key order (newest first)
+   * and merged, then the bodies by primary key. Runs inside page()'s read transaction.
+   */
+  private leadIndexPage(tenantId: string, clauses: string[], args: Array<string | number>, want: number): Row[] {
+    const { db, getBody } = this.open();
+    const tier = (table: string): Row[] =>
+      db
+        .prepare(
+          `SELECT occurred_at AS at, id FROM ${table} WHERE ${clauses.join(" AND ")} ORDER BY occurred_at DESC, id DESC LIMIT ?`,
+        )
+        .all(...args, want) as Row[];
+    const merged = mergeSorted(tier("lead_index"), tier("lead_index_recent"), byLeadOrder, want);
+    const out: Row[] = [];
+    for (const row of merged) {
+      const body = getBody.get(tenantId, row.id) as string | undefined;
+      if (body !== undefined) out.push({ body, at: row.at, id: row.id });
+    }
+    return out;
+  }
+
   private prepare(db: SqliteDatabase) {
     return {
       db,
@@ -622,6 +642,38 @@ export class EmbeddedStore implements ActivityStore {
     if (!this.statements) throw new Error("embedded store is not started");
     return this.statements;
   }
+}
+
+function addTypes(query: ActivityQuery, clauses: string[], args: Array<string | number>): void {
+  if (query.types !== undefined && query.types.length > 0) {
+    clauses.push(`type IN (${query.types.map(() => "?").join(", ")})`);
+    args.push(...query.types);
+  }
+}
+
+/**
+ * The lead index, in two tiers of one layout: the indexer inserts into `lead_index_recent`, small
+ * enough to stay in the page cache, and merges it into `lead_index` in key order once it holds
+ * `indexMergeRows` rows. Inserted directly into one big B-tree, each chunk of activities touched a
+ * page per lead (one insertion point per lead), so the indexer's cost per activity grew with the
+ * store: 18 µs per row at the start, 43 µs at 3M rows, measured apart from the hub with 5,000
+ * leads; a merge touches those pages once for many rows.
+ */
+const LEAD_INDEX_TABLE = (name: string): string => `
+  CREATE TABLE IF NOT EXISTS ${name} (
+    tenant_id TEXT NOT NULL, lead_key TEXT NOT NULL, occurred_at INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, lead_key, occurred_at, id)
+  ) WITHOUT ROWID`;
+
+/** Files from before the lead index tables had an index on `activities`: moved over once. */
+function migrateLeadIndex(db: SqliteDatabase): void {
+  const old = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'activities_by_lead'").get();
+  if (!old) return;
+  db.transaction(() => {
+    db.exec(`INSERT OR IGNORE INTO lead_index (tenant_id, lead_key, occurred_at, id, type)
+      SELECT tenant_id, lead_key, occurred_at, id, type FROM activities ORDER BY tenant_id, lead_key, occurred_at, id;
+      DROP INDEX activities_by_lead;`);
+  })();
 }
 
 function typeSet(query: ActivityQuery): Set<string> | undefined {

@@ -34,6 +34,8 @@ export interface IndexerConfig {
   lingerMs: number;
   /** Sort each chunk by the lead index's key before inserting (locality for the B-tree). */
   sort: boolean;
+  /** The recent tier of the lead index is merged into the main one once it holds this many rows. */
+  mergeRows: number;
   paused: boolean;
 }
 
@@ -108,14 +110,35 @@ const insert = store.prepare(
 const saveProgress = store.prepare(
   "INSERT INTO indexer_state (name, value) VALUES ('indexed_upto', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 );
+const insertLead = store.prepare(
+  "INSERT OR IGNORE INTO lead_index_recent (tenant_id, lead_key, occurred_at, id, type) VALUES (?, ?, ?, ?, ?)",
+);
+// Rows in the lead index's recent tier (see LEAD_INDEX_TABLE in embedded.ts).
+let recentRows = store.prepare("SELECT count(*) FROM lead_index_recent").pluck().get();
 const apply = store.transaction((rows, upto) => {
-  for (const r of rows) insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.body);
+  let added = 0;
+  for (const r of rows) {
+    // First write of an id wins: a repeated id adds nothing to the lead index either.
+    if (insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.body).changes === 0) continue;
+    insertLead.run(r.tenantId, r.leadKey, r.occurredAt, r.id, r.type);
+    added++;
+  }
   saveProgress.run(upto);
+  return added;
 });
+// In key order, so each page of the main tier is written once per merge, for all its new rows.
+const merge = store.transaction(() => {
+  store.exec("INSERT OR IGNORE INTO lead_index SELECT * FROM lead_index_recent; DELETE FROM lead_index_recent;");
+});
+function mergeIfFull() {
+  if (recentRows < cfg.mergeRows) return;
+  merge();
+  recentRows = 0;
+}
 function commit(rows, upto, durable) {
   if (durable) store.pragma("synchronous = FULL");
   try {
-    apply(rows, upto);
+    recentRows += apply(rows, upto);
   } finally {
     if (durable) store.pragma("synchronous = NORMAL");
   }
@@ -205,6 +228,7 @@ function indexChunk() {
   const now = Date.now();
   const durable = now - lastSync >= cfg.syncIntervalMs;
   commit(rows, upto, durable);
+  mergeIfFull();
   indexedUpto = upto;
   if (durable) {
     durableUpto = upto;
