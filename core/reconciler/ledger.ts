@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { Statement } from "better-sqlite3";
 import { openSqlite, type SqliteDatabase } from "../sqlite";
 
 /** A span of arrival times (`receivedAt`, epoch ms) in which the queue and the store may disagree. */
@@ -33,6 +34,8 @@ export interface PersistLedgerOptions {
  */
 export class PersistLedger {
   private readonly db: SqliteDatabase;
+  /** Written every heartbeat: prepared once. */
+  private readonly setState: Statement;
   private readonly heartbeatMs: number;
   private readonly now: () => number;
   private readonly inFlight = new Map<number, number>();
@@ -55,6 +58,9 @@ export class PersistLedger {
       DROP TABLE IF EXISTS seen;
       DROP TABLE IF EXISTS state;
     `);
+    this.setState = this.db.prepare(
+      "INSERT INTO ledger (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    );
     const state = this.readState();
     const started = this.now();
     if (state.watermark !== undefined && state.clean !== 1) {
@@ -76,22 +82,20 @@ export class PersistLedger {
   }
 
   /**
-   * The batch's writes are over. `failed`: one of them failed or timed out, so the two may
-   * disagree; `settled` then resolves once both writes stopped (it widens the window to then).
+   * The batch's writes are over. `failed`, when one of them failed or timed out (so queue and
+   * store may disagree): resolves once both writes stopped, which widens the window to then.
    */
-  end(token: number, failed = false, settled?: Promise<unknown>): void {
+  end(token: number, failed?: Promise<unknown>): void {
     const receivedAt = this.inFlight.get(token);
     if (receivedAt === undefined) return;
     this.inFlight.delete(token);
     if (!failed) return;
     this.record(receivedAt, this.now(), "persist_failed");
-    if (settled) {
-      this.unsettled++;
-      void settled.finally(() => {
-        this.unsettled--;
-        if (!this.closed) this.record(receivedAt, this.now(), "persist_failed");
-      });
-    }
+    this.unsettled++;
+    void failed.finally(() => {
+      this.unsettled--;
+      if (!this.closed) this.record(receivedAt, this.now(), "persist_failed");
+    });
   }
 
   /** The earliest arrival time of a write still under way, or now: everything before it settled. */
@@ -158,13 +162,10 @@ export class PersistLedger {
   }
 
   private writeState(watermark: number, clean: 0 | 1): void {
-    const set = this.db.prepare(
-      "INSERT INTO ledger (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    );
     this.db.transaction(() => {
-      set.run("watermark", watermark);
-      set.run("writtenAt", this.now());
-      set.run("clean", clean);
+      this.setState.run("watermark", watermark);
+      this.setState.run("writtenAt", this.now());
+      this.setState.run("clean", clean);
     })();
   }
 }

@@ -44,7 +44,7 @@ describe("persist ledger", () => {
 
       let settle!: () => void;
       const settled = new Promise<void>((r) => (settle = r));
-      ledger.end(failing, true, settled);
+      ledger.end(failing, settled);
       const [window] = ledger.windows();
       assert.equal(window!.reason, "persist_failed");
       assert.equal(window!.since, early);

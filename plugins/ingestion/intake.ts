@@ -169,12 +169,11 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       }
 
       const [queue, store] = await Promise.all([hub.queue(), hub.store()]);
-      let writes: Promise<unknown> | undefined;
+      let writes: Array<Promise<void>> | undefined;
       try {
         const toPersist = await resolveClientIds(activities, store);
-        const both = [queue.publish(topic, toPersist.map(activityRecord)), store.put(toPersist)];
-        writes = Promise.allSettled(both);
-        await withTimeout(Promise.all(both), "persist");
+        writes = [queue.publish(topic, toPersist.map(activityRecord)), store.put(toPersist)];
+        await withTimeout(Promise.all(writes), "persist");
         const ids: Array<string | null> = items.map(() => null);
         valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));
         sla.stored(
@@ -185,13 +184,13 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
         return { accepted: valid.length, rejected: errors.length, ids, errors };
       } catch (error) {
         // Once a write started, a failure may leave the batch in only one of queue and store.
-        if (writes) failedWrites = writes;
+        if (writes) failedWrites = Promise.allSettled(writes);
         if (error instanceof HubError && error.status < 500) throw error;
         hub.logger.error({ err: String(error), tenantId: principal.tenantId }, "persist failed; answering 503");
         throw new UnavailableError("The queue or the store is unavailable; retry the same request", 2);
       }
     } finally {
-      ledger.end(token, failedWrites !== undefined, failedWrites);
+      ledger.end(token, failedWrites);
     }
 
     /** Activities carrying a client id take the id bound to it first; retries reuse the stored activity. */

@@ -375,6 +375,8 @@ export class KafkaQueue implements ActivityQueue {
               await heartbeat();
             }
           } catch (error) {
+            // Nothing more is handed over; the consumer stops below.
+            pending.clear();
             settle(error);
             return;
           }
