@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { after, describe, it } from "node:test";
+import { HUB_NODE_FLAGS } from "../core/node-flags";
 import { eventually, tempDir } from "./support/tmp";
 
 const PORT = 18931;
@@ -9,7 +10,7 @@ const BASE = `http://127.0.0.1:${PORT}`;
 const ADMIN = "crash-test-admin-token-0123456789";
 
 function startHub(dataDir: string): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "core/main.ts"], {
+  return spawn(process.execPath, ["--import", "tsx", ...HUB_NODE_FLAGS, "core/main.ts"], {
     env: {
       ...process.env,
       HUB_DATA_DIR: dataDir,

@@ -9,6 +9,9 @@ export async function startProcess(
   readyUrl: string,
   timeoutMs = 60_000,
 ): Promise<ChildProcess> {
+  // Another server on the port would answer the readiness check and take the load meant for
+  // this one: refuse to start rather than measure it.
+  if (await answers(readyUrl)) throw new Error(`${readyUrl} already answers: another process holds the port`);
   const child = spawn(process.execPath, ["--import", "tsx", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "inherit"],
@@ -26,6 +29,15 @@ export async function startProcess(
   }
   child.kill("SIGKILL");
   throw new Error(`${args.join(" ")} did not become ready within ${timeoutMs} ms`);
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

@@ -43,7 +43,8 @@ describe("lead profiles", () => {
     // A new instance reads what the first wrote; its applier's cache starts empty.
     profiles = await LeadProfiles.open(tmp.dir);
     await profiles.apply([a1, b1]);
-    await profiles.apply([activity(id5!, "ada", "email_opened", "2026-11-03T10:00:00.000Z")]);
+    const a5 = activity(id5!, "ada", "email_opened", "2026-11-03T10:00:00.000Z");
+    await profiles.apply([a5, a5]); // the same id twice in one group counts once
     ada = profiles.get("t1", "ada")!;
     assert.equal(ada.activityCount, 4);
     assert.deepEqual(ada.countsByType, { visit_web_page: 2, email_opened: 2 });

@@ -32,7 +32,7 @@ export interface IndexerConfig {
   syncIntervalMs: number;
   /** After a chunk smaller than `chunkActivities`, the pause before the next one starts. */
   lingerMs: number;
-  /** Sort each chunk by the lead index's key before inserting (locality for the B-tree). */
+  /** Insert each chunk in key order: activities by (tenant, id), lead-index rows by lead (locality). */
   sort: boolean;
   /** The recent tier of the lead index is merged into the main one once it holds this many rows. */
   mergeRows: number;
@@ -115,16 +115,25 @@ const insertLead = store.prepare(
 );
 // Rows in the lead index's recent tier (see LEAD_INDEX_TABLE in embedded.ts).
 let recentRows = store.prepare("SELECT count(*) FROM lead_index_recent").pluck().get();
+const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+const leadOrder = (x, y) =>
+  cmp(x.tenantId, y.tenantId) || cmp(x.leadKey, y.leadKey) || x.occurredAt - y.occurredAt || cmp(x.id, y.id);
+const idOrder = (x, y) => cmp(x.tenantId, y.tenantId) || cmp(x.id, y.id);
+// Each table in its own key order: activities by (tenant, id), so a chunk appends at the B-tree's
+// right edge and fills whole pages (ids are time-sortable); the lead index by lead, so each of its
+// pages is written once per chunk for all its new rows.
 const apply = store.transaction((rows, upto) => {
-  let added = 0;
+  if (cfg.sort) rows.sort(idOrder);
+  const added = [];
   for (const r of rows) {
     // First write of an id wins: a repeated id adds nothing to the lead index either.
     if (insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.body).changes === 0) continue;
-    insertLead.run(r.tenantId, r.leadKey, r.occurredAt, r.id, r.type);
-    added++;
+    added.push(r);
   }
+  if (cfg.sort) added.sort(leadOrder);
+  for (const r of added) insertLead.run(r.tenantId, r.leadKey, r.occurredAt, r.id, r.type);
   saveProgress.run(upto);
-  return added;
+  return added.length;
 });
 // In key order, so each page of the main tier is written once per merge, for all its new rows.
 const merge = store.transaction(() => {
@@ -151,9 +160,6 @@ let durableUpto = indexedUpto;
 let lastSync = Date.now();
 let lastLogCheckpoint = Date.now();
 
-const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-const leadOrder = (x, y) =>
-  cmp(x.tenantId, y.tenantId) || cmp(x.leadKey, y.leadKey) || x.occurredAt - y.occurredAt || cmp(x.id, y.id);
 
 /** Segments handed over by the log writer, by seq, until applied; bounded by HANDOFF_MAX_BYTES. */
 const handedOff = new Map();
@@ -224,7 +230,6 @@ function indexChunk() {
     handedOffBytes -= segment.body.length;
   }
   if (segments === 0) return { segments, full: false };
-  if (cfg.sort) rows.sort(leadOrder);
   const now = Date.now();
   const durable = now - lastSync >= cfg.syncIntervalMs;
   commit(rows, upto, durable);
