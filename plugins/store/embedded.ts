@@ -17,7 +17,7 @@
  *
  * Indexer (`indexer.ts`, worker thread, own connections): applies segments in seq order into the
  * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins), up to
- * 20k activities per transaction, sorted by the lead index's key, lingering `indexLingerMs`
+ * 20k activities per transaction, each table's rows in its key order, lingering `indexLingerMs`
  * between small chunks; takes the segments the log writer hands over after each commit and reads
  * back from the log only those it missed; records `indexed_upto` in the same transaction
  * (synchronous=NORMAL: after a crash it redoes work from the segments); fsyncs its progress about
@@ -62,7 +62,7 @@ export interface EmbeddedStoreOptions {
   backpressureTimeoutMs?: number;
   /** Activities per indexing transaction (default 20,000). */
   indexChunkActivities?: number;
-  /** Sort each indexing chunk by the lead index's key (default true). */
+  /** Insert each indexing chunk in key order: activities by id, lead-index rows by lead (default true). */
   indexSorted?: boolean;
   /** The lead index's recent tier is merged into the main one at this many rows (default 500,000). */
   indexMergeRows?: number;
