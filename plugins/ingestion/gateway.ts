@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { AuthenticationError, ValidationError } from "../../core/errors";
+import { AuthenticationError, UnavailableError, ValidationError } from "../../core/errors";
 import type { RequestMeta } from "../../core/middleware/scopes";
 import type { HubServices } from "../../core/plugins/contract";
 import type { Principal } from "../../core/tenancy/directory";
@@ -41,12 +41,26 @@ export function gatewayService(hub: HubServices, extraAliases: ApiAliases): Serv
     return entry.principal;
   }
 
+  /**
+   * Once the broker is stopping, a request that arrives (on a keep-alive connection the listener
+   * cannot close while it is in use) is refused at once, 503 with `Connection: close`: the drain
+   * then waits only for the requests already in flight, and none reaches a service that is stopping.
+   */
+  function refuseWhileStopping(req: IncomingMessage, res: ServerResponse, next: () => void): void {
+    if (!hub.broker.stopping) {
+      next();
+      return;
+    }
+    res.setHeader("Connection", "close");
+    sendError(req, res, new UnavailableError("The hub is shutting down; retry", 2, "shutting_down"), hub.logger);
+  }
+
   const common = {
     bodyParsers: false,
     mergeParams: false,
     mappingPolicy: "restrict",
     logging: false,
-    use: [jsonBody(http.maxBodyBytes)],
+    use: [refuseWhileStopping, jsonBody(http.maxBodyBytes)],
     onBeforeCall(ctx: Context<unknown, RequestMeta>, _route: unknown, req: RequestWithBody) {
       if (req.$bodyError !== undefined) throw req.$bodyError;
       const key = req.headers["idempotency-key"];

@@ -254,7 +254,7 @@ export const openApiDocument = {
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
       },
       Unavailable: {
-        description: "Queue or store unavailable: nothing acknowledged; retry",
+        description: "Queue or store unavailable, or the node is shutting down: nothing acknowledged; retry",
         headers: { "Retry-After": { schema: { type: "integer" } } },
         content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
       },
@@ -275,6 +275,7 @@ export const openApiDocument = {
                   "unknown_type",
                   "rate_limited",
                   "unavailable",
+                  "shutting_down",
                   "payload_too_large",
                   "invalid_json",
                 ],
