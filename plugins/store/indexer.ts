@@ -48,12 +48,13 @@ export type IndexerCommand =
   | { type: "segments"; port: MessagePort };
 
 /**
- * Log writer to indexer, once a segment is committed: its body and its index fields (`keys`,
- * see `segmentKeys`), so the indexer neither reads the segment back nor parses its activities.
+ * Log writer to indexer, once a segment is committed: its lines (one activity's JSON each) and
+ * its index fields (`keys`, see `segmentKeys`), so the indexer neither reads the segment back nor
+ * parses its activities. A segment read back from a file comes as its text (`body`) instead.
  */
 export interface SegmentHandoff {
   seq: number;
-  body: string;
+  lines: string[];
   keys: string;
 }
 
@@ -169,11 +170,19 @@ let handedOver = 0;
 let readBack = 0;
 /** Segments up to this seq are written: the log's content at start, then each handoff. */
 let writtenUpto = cfg.writtenUpto;
+/** A segment's size in UTF-16 code units: its lines as handed over, or its text as read back. */
+function segmentChars(segment) {
+  if (segment.lines === undefined) return segment.body.length;
+  let chars = segment.lines.length;
+  for (const line of segment.lines) chars += line.length;
+  return chars;
+}
 function onHandoff(segment) {
   if (segment.seq > writtenUpto) writtenUpto = segment.seq;
-  if (segment.seq <= indexedUpto || handedOffBytes + segment.body.length > HANDOFF_MAX_BYTES) return;
+  segment.chars = segmentChars(segment);
+  if (segment.seq <= indexedUpto || handedOffBytes + segment.chars > HANDOFF_MAX_BYTES) return;
   handedOff.set(segment.seq, segment);
-  handedOffBytes += segment.body.length;
+  handedOffBytes += segment.chars;
 }
 let handoffPort = null;
 /** Where the last read back stopped (see readSegmentsAfter). */
@@ -186,7 +195,7 @@ function indexChunk() {
   let upto = indexedUpto;
   let segments = 0;
   const add = (segment) => {
-    const lines = segment.body.split("\n");
+    const lines = segment.lines !== undefined ? segment.lines : segment.body.split("\n");
     // Segments written before index fields were stored have none: parse the activities then.
     const keys = segment.keys === null ? null : JSON.parse(segment.keys);
     for (let i = 0; i < lines.length; i++) {
@@ -227,7 +236,7 @@ function indexChunk() {
   for (const [seq, segment] of handedOff) {
     if (seq > upto) continue;
     handedOff.delete(seq);
-    handedOffBytes -= segment.body.length;
+    handedOffBytes -= segment.chars;
   }
   if (segments === 0) return { segments, full: false };
   const now = Date.now();

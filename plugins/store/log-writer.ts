@@ -88,15 +88,14 @@ function migrateSegmentTable() {
 const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
 function write(m) {
-  // Joined here, off the event loop: a segment's body is one activity's JSON per line.
-  m.body = m.lines.join("\n");
-  segments.append(m.seq, m.keys, m.body);
+  segments.append(m.seq, m.keys, m.lines);
   if (m.trimTo !== undefined) segments.trim(m.trimTo);
 }
 let indexer = null;
-// After the ack: the segment is durable, the indexer may apply it.
+// After the ack: the segment is durable, the indexer may apply it. Handed over as lines, never as
+// one string of the whole segment (see SegmentWriter.append).
 function afterWrite(m) {
-  if (indexer !== null) indexer.postMessage({ seq: m.seq, body: m.body, keys: m.keys });
+  if (indexer !== null) indexer.postMessage({ seq: m.seq, lines: m.lines, keys: m.keys });
 }
 const claim = db.transaction((m) =>
   m.claims.map(([clientId, proposedId]) => {

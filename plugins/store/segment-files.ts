@@ -197,16 +197,28 @@ class SegmentWriter {
   }
 
   /** Appends one segment and syncs it; returns once it is on disk. */
+  /**
+   * body: the segment's lines (an array), or its text. Lines are encoded one by one straight into
+   * the scratch buffer: joining them first would build a string of the whole segment, which V8
+   * places in a fresh large-object page (page faults, zeroed memory) for every segment.
+   */
   append(seq, keys, body) {
     if (this.fd === null || this.size >= this.fileBytes) this.rotate(seq);
     const keysLength = keys === null ? 0 : Buffer.byteLength(keys);
-    const bodyLength = Buffer.byteLength(body);
-    const total = SEGMENT_HEADER + 4 + keysLength + bodyLength;
-    if (this.scratch.length < total) this.scratch = Buffer.allocUnsafe(Math.max(total, this.scratch.length * 2));
+    const lines = typeof body === "string" ? [body] : body;
+    let chars = lines.length - 1;
+    for (let i = 0; i < lines.length; i++) chars += lines[i].length;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const most = SEGMENT_HEADER + 4 + keysLength + chars * 3;
+    if (this.scratch.length < most) this.scratch = Buffer.allocUnsafe(Math.max(most, this.scratch.length * 2));
     const buf = this.scratch;
     buf.writeUInt32LE(keys === null ? NO_KEYS : keysLength, SEGMENT_HEADER);
     if (keys !== null) buf.write(keys, SEGMENT_HEADER + 4, "utf8");
-    buf.write(body, SEGMENT_HEADER + 4 + keysLength, "utf8");
+    let total = SEGMENT_HEADER + 4 + keysLength;
+    for (let i = 0; i < lines.length; i++) {
+      if (i > 0) buf[total++] = 0x0a;
+      total += buf.write(lines[i], total, "utf8");
+    }
     buf.writeUInt32LE(total - SEGMENT_HEADER, 0);
     buf.writeUInt32LE(segCrc32(buf.subarray(SEGMENT_HEADER, total)), 4);
     buf.writeBigUInt64LE(BigInt(seq), 8);
