@@ -8,6 +8,7 @@ import type { ActivityStore } from "../plugins/store/contract";
 import { loadHubConfig, type HubConfigOverrides } from "./config/load";
 import type { HubConfig } from "./config/schema";
 import { ConfigError, type FieldError } from "./errors";
+import { checkpointerSettled } from "./sqlite";
 import { INTERNAL_MIDDLEWARES, requestMetricsMiddleware } from "./middleware/request-metrics";
 import { scopesMiddleware } from "./middleware/scopes";
 import type { HubExtensions, HubPlugin, HubServices } from "./plugins/contract";
@@ -183,6 +184,8 @@ export function createHub(definition: HubDefinition, env: Record<string, string 
       ledger?.close();
       await Promise.all([queue?.stop(), store?.stop()]);
       directory?.close();
+      // The databases' files are left alone once the checkpointer has closed its connections too.
+      await checkpointerSettled();
     },
   };
 }

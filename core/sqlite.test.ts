@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { tempDir } from "../test/support/tmp";
-import { GroupCommit, openSqlite, WalSync } from "./sqlite";
+import { checkpointerSettled, GroupCommit, openSqlite, WalSync } from "./sqlite";
 
 describe("openSqlite", () => {
   const tmp = tempDir("hub-sqlite-open-");
@@ -23,6 +23,19 @@ describe("openSqlite", () => {
     assert.equal(reopened.pragma("page_size", { simple: true }), 4_096);
     assert.equal(reopened.prepare("SELECT n FROM t").pluck().get(), 1);
     reopened.close();
+  });
+
+  it("leaves a closed database's files alone once the checkpointer has settled", async () => {
+    const path = join(tmp.dir, "settled.db");
+    const db = openSqlite(path);
+    db.exec("CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)");
+    // Let the checkpointer open its own connection and checkpoint once.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    db.close();
+    await checkpointerSettled();
+    // The checkpointer's was the last connection: closing it removed the WAL and its index.
+    assert.equal(existsSync(`${path}-wal`), false, "the -wal file is gone");
+    assert.equal(existsSync(`${path}-shm`), false, "the -shm file is gone");
   });
 });
 

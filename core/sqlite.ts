@@ -57,7 +57,7 @@ parentPort.on("message", (m) => {
       open.delete(m.path);
       try { entry.db.close(); } catch {}
     }
-  }
+  } else if (m.type === "settle") parentPort.postMessage({ type: "settled", id: m.id });
 });
 setInterval(() => {
   for (const { db } of open.values()) {
@@ -66,30 +66,70 @@ setInterval(() => {
 }, workerData.intervalMs);
 `;
 
-let background: { add(path: string): void; remove(path: string): void } | undefined;
+interface Checkpointer {
+  add(path: string): void;
+  remove(path: string): void;
+  settle(): Promise<void>;
+}
+
+let background: Checkpointer | undefined;
 
 /**
  * One worker thread per process that runs `wal_checkpoint(PASSIVE)` on every open database twice
  * a second: a checkpoint's page copies and fsyncs never run on the event loop, and the WAL is
  * reused from its start instead of growing with the write volume.
  */
-function checkpointer(): { add(path: string): void; remove(path: string): void } {
+function checkpointer(): Checkpointer {
   if (background) return background;
   const worker = new Worker(CHECKPOINTER_SOURCE, {
     eval: true,
     workerData: { sqlite: SQLITE_MODULE, intervalMs: 500 },
     execArgv: [],
   });
-  worker.unref();
+  const settling = new Map<number, () => void>();
+  let nextSettle = 1;
+  const settleAll = (): void => {
+    for (const resolve of settling.values()) resolve();
+    settling.clear();
+  };
+  worker.on("message", (m: { type: string; id: number }) => {
+    if (m.type !== "settled") return;
+    settling.get(m.id)?.();
+    settling.delete(m.id);
+    // The process may exit again once nobody waits for an answer.
+    if (settling.size === 0) worker.unref();
+  });
   worker.on("error", () => {
     // A lost checkpointer only means writers checkpoint themselves (wal_autocheckpoint).
     background = undefined;
+    settleAll();
   });
-  background = {
+  worker.on("exit", settleAll);
+  // After the listeners: adding a "message" listener refs the worker again.
+  worker.unref();
+  const self: Checkpointer = {
     add: (path) => worker.postMessage({ type: "add", path }),
     remove: (path) => worker.postMessage({ type: "remove", path }),
+    settle: () =>
+      new Promise<void>((resolve) => {
+        const id = nextSettle++;
+        settling.set(id, resolve);
+        worker.ref();
+        worker.postMessage({ type: "settle", id });
+      }),
   };
-  return background;
+  background = self;
+  return self;
+}
+
+/**
+ * Resolves once the background checkpointer has handled every database closed so far: it has
+ * closed its own connections to them (SQLite removes a database's `-wal` and `-shm` files as the
+ * last connection closes), so nothing of this process touches their files any more. A hub's stop
+ * ends with it; a folder removed right after that cannot have files appear in it again.
+ */
+export function checkpointerSettled(): Promise<void> {
+  return background ? background.settle() : Promise.resolve();
 }
 
 /**

@@ -1,16 +1,27 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
- * A fresh temporary folder, removed by the returned cleanup. The removal retries: the process's
- * WAL checkpointer thread (`core/sqlite.ts`) is told by message to close a stopped hub's
- * databases, and SQLite deletes a database's `-wal` and `-shm` files as its last connection
- * closes, so a removal right after a stop can find the folder not yet empty (ENOTEMPTY).
+ * A fresh temporary folder, removed by the returned cleanup. Should the folder have gained files
+ * while it was being removed (something still writing after a stop), the error names them.
  */
 export function tempDir(prefix = "hub-test-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
+  const cleanup = (): void => {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (error) {
+      let left: string[] = [];
+      try {
+        left = readdirSync(dir);
+      } catch {
+        // gone meanwhile
+      }
+      throw new Error(`could not remove ${dir}: ${String(error)}; left in it: ${left.join(", ")}`);
+    }
+  };
+  return { dir, cleanup };
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
