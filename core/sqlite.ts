@@ -101,10 +101,13 @@ function checkpointer(): Checkpointer {
   });
   worker.on("error", () => {
     // A lost checkpointer only means writers checkpoint themselves (wal_autocheckpoint).
+  });
+  // After an error too: a gone worker answers nobody, so whoever waits is let go and the next
+  // database starts a new one.
+  worker.on("exit", () => {
     background = undefined;
     settleAll();
   });
-  worker.on("exit", settleAll);
   // After the listeners: adding a "message" listener refs the worker again.
   worker.unref();
   const self: Checkpointer = {

@@ -161,7 +161,6 @@ let durableUpto = indexedUpto;
 let lastSync = Date.now();
 let lastLogCheckpoint = Date.now();
 
-
 /** Segments handed over by the log writer, by seq, until applied; bounded by HANDOFF_MAX_BYTES. */
 const handedOff = new Map();
 const HANDOFF_MAX_BYTES = 256 * 1024 * 1024;

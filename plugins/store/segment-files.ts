@@ -196,11 +196,11 @@ class SegmentWriter {
     return maxSeq;
   }
 
-  /** Appends one segment and syncs it; returns once it is on disk. */
   /**
-   * body: the segment's lines (an array), or its text. Lines are encoded one by one straight into
-   * the scratch buffer: joining them first would build a string of the whole segment, which V8
-   * places in a fresh large-object page (page faults, zeroed memory) for every segment.
+   * Appends one segment and syncs it; returns once it is on disk. body: the segment's lines (an
+   * array), or its text. Lines are encoded one by one straight into the scratch buffer: joining
+   * them first would build a string of the whole segment, which V8 places in a fresh large-object
+   * page (page faults, zeroed memory) for every segment.
    */
   append(seq, keys, body) {
     if (this.fd === null || this.size >= this.fileBytes) this.rotate(seq);
