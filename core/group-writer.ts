@@ -20,8 +20,12 @@ export interface GroupWriterOptions<Item, Group> {
   name: string;
   /** Starts the worker thread; it posts `ready` once it can write and exits on `{ type: "stop" }`. */
   spawn: () => Worker;
-  /** Turns what is pending into a group: the message to post, and what the callbacks get back. */
-  send: (items: Item[]) => { message: unknown; group: Group };
+  /**
+   * Turns what is pending into a group: the message to post, what the callbacks get back, and
+   * the ArrayBuffers to transfer with the message rather than copy (the main thread must not
+   * touch them again).
+   */
+  send: (items: Item[]) => { message: unknown; group: Group; transfer?: ArrayBuffer[] };
   /** The worker committed the group (it acks after its fsync); runs before the writers are answered. */
   onWritten: (group: Group) => void;
   /** The group rolled back, or the worker died with it (its fate unknown); runs before the writers are rejected. */
@@ -153,9 +157,9 @@ export class GroupWriter<Item, Group> {
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    const { message, group } = this.options.send(items);
+    const { message, group, transfer } = this.options.send(items);
     this.inFlight = { group, size: items.length, waiters };
-    worker.postMessage(message);
+    worker.postMessage(message, transfer);
   }
 
   private onEvent(event: GroupWriterEvent): void {

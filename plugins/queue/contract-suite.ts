@@ -133,6 +133,20 @@ export function queueContractSuite(
       );
     });
 
+    it("keeps values and keys unchanged whatever their characters, also read back after a restart", async () => {
+      const t = topic();
+      const texts = ["Café crème", "東京 — 日本語", "emoji 👋🏽 and ☕", '{"q":"\\u00e9 é","n":"line\\nbreak"}', ""];
+      const records = texts.map((text, i) => ({ key: `clé-${i % 2}-ü`, value: `${i}:${text}` }));
+      await queue.publish(t, records);
+      await queue.stop();
+      queue = await open();
+      const got = await collect(queue, t, "g-unicode", records.length);
+      assert.deepEqual(
+        got.map((m) => ({ key: m.key, value: m.value })).sort((a, b) => (a.value < b.value ? -1 : 1)),
+        records,
+      );
+    });
+
     it("replays a time window outside any group, from every partition, committing nothing", async () => {
       const t = topic();
       const values = (prefix: string) => Array.from({ length: 20 }, (_, i) => `{"${prefix}":${i}}`);

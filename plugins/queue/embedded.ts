@@ -5,6 +5,7 @@ import type { Statement } from "better-sqlite3";
 import { deepFreeze } from "../../core/deep-freeze";
 import { GroupWriter } from "../../core/group-writer";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
+import { TransferBuffer, utf8Bound } from "../../core/transfer-buffer";
 import type {
   ActivityQueue,
   PartitionLag,
@@ -126,6 +127,8 @@ export class EmbeddedQueue implements ActivityQueue {
   private db?: SqliteDatabase;
   /** The writer thread and the group commit in front of it. */
   private writer?: GroupWriter<PendingBatch, PendingBatch[]>;
+  /** Where a group's values are encoded for the writer thread. */
+  private readonly encodeBuffer = new TransferBuffer();
   /** Next offset to assign, per topic and partition (includes commits whose fsync is under way). */
   private readonly nextOffset = new Map<string, number>();
   /** End of what is durable, per topic and partition: consumers never read past it. */
@@ -231,24 +234,37 @@ export class EmbeddedQueue implements ActivityQueue {
         startQueueWriter({ sqlite: SQLITE_MODULE, path: this.db!.name, retentionChunk: this.retentionChunk }),
       send: (batches) => {
         const out: WriterBatch[] = [];
+        let chars = 0;
+        for (const batch of batches) for (const r of batch.records) chars += r.value.length;
+        const bytes = this.encodeBuffer;
+        bytes.begin(utf8Bound(chars));
         for (const batch of batches) {
           const slot = `${batch.topic}\u0000${batch.partition}`;
           const base = this.nextOffset.get(slot) ?? 0;
           const records = batch.records;
           batch.end = base + records.length;
           this.nextOffset.set(slot, batch.end);
+          const start = bytes.length;
+          let valueLengths = "";
+          for (let i = 0; i < records.length; i++) {
+            const value = records[i]!.value;
+            bytes.text(value);
+            valueLengths += i === 0 ? String(value.length) : `,${value.length}`;
+          }
           out.push({
             topic: batch.topic,
             partition: batch.partition,
             base,
             ts: batch.ts,
             keys: records.map((r) => r.key),
-            values: records.map((r) => r.value),
+            values: [start, bytes.length],
+            valueLengths,
             headers: records.some((r) => r.headers !== undefined) ? records.map((r) => r.headers ?? null) : null,
           });
         }
-        const message: QueueWriterCommand = { type: "append", batches: out };
-        return { message, group: batches };
+        const values = bytes.finish();
+        const message: QueueWriterCommand = { type: "append", batches: out, values };
+        return { message, group: batches, transfer: [values.buffer as ArrayBuffer] };
       },
       onWritten: (batches) => {
         for (const batch of batches) {

@@ -4,8 +4,8 @@ import { groupWriterSource } from "../../core/group-writer";
 /**
  * The embedded queue's writer: a `worker_threads` Worker owning the only connection that writes
  * `queue.db`. It appends record batches with `synchronous=FULL`, behind a `GroupWriter`
- * (`core/group-writer.ts`); the batch text (keys and values joined) is built here too, off the
- * event loop. Consumer offsets and retention deletes are written here as well, between groups:
+ * (`core/group-writer.ts`). A group's values arrive as one transferred buffer of UTF-8 bytes
+ * (`core/transfer-buffer.ts`) that goes into SQLite as it is; the keys are joined here. Consumer offsets and retention deletes are written here as well, between groups:
  * one writer per file, so no connection ever waits for SQLite's write lock, and the event loop
  * never does.
  */
@@ -25,13 +25,19 @@ export interface WriterBatch {
   base: number;
   ts: number;
   keys: string[];
-  values: string[];
+  /** Where its values are in the group's `values` bytes: [start, end). */
+  values: [start: number, end: number];
+  /** The values' lengths in UTF-16 code units, comma-separated (`value_lengths`). */
+  valueLengths: string;
   /** Per record, or null when no record has headers. */
   headers: Array<Record<string, string> | null> | null;
 }
 
-/** Main thread to worker: a group (`append`), `stop`, or a `GroupWriter.request` (`QueueWriterRequest`). */
-export type QueueWriterCommand = { type: "append"; batches: WriterBatch[] } | { type: "stop" };
+/**
+ * Main thread to worker: a group (`append`: its batches, and every batch's values back to back as
+ * UTF-8, its ArrayBuffer transferred), `stop`, or a `GroupWriter.request` (`QueueWriterRequest`).
+ */
+export type QueueWriterCommand = { type: "append"; batches: WriterBatch[]; values: Uint8Array } | { type: "stop" };
 
 /**
  * Requests (`GroupWriter.request`), answered with the number of rows changed. `offsets`: consumer
@@ -49,16 +55,18 @@ db.pragma("synchronous = FULL");
 db.pragma("busy_timeout = 5000");
 // The process's background checkpointer keeps the WAL short; this is the safety net.
 db.pragma("wal_autocheckpoint = 20000");
+// vals is bound as the values' UTF-8 bytes and stored as TEXT, as it always was.
 const insert = db.prepare(
   "INSERT INTO batches (topic, partition, base_offset, last_offset, ts, keys, key_lengths, vals, value_lengths, headers) " +
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)",
 );
 const lengths = (list) => list.map((s) => s.length).join(",");
 const write = db.transaction((m) => {
+  const values = Buffer.from(m.values.buffer, m.values.byteOffset, m.values.byteLength);
   for (const b of m.batches) {
     insert.run(
       b.topic, b.partition, b.base, b.base + b.keys.length - 1, b.ts,
-      b.keys.join(""), lengths(b.keys), b.values.join(""), lengths(b.values),
+      b.keys.join(""), lengths(b.keys), values.subarray(b.values[0], b.values[1]), b.valueLengths,
       b.headers === null ? null : JSON.stringify(b.headers),
     );
   }

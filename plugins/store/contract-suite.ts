@@ -21,7 +21,12 @@ function activity(
     source: "web",
     occurredAt: new Date(occurredAt).toISOString(),
     receivedAt: new Date().toISOString(),
-    attributes: { url: `https://example.com/${occurredAt}`, n: occurredAt % 7, nested: { ok: true, list: [1, "two"] } },
+    attributes: {
+      url: `https://example.com/${occurredAt}`,
+      title: "Café — 東京 👋🏽",
+      n: occurredAt % 7,
+      nested: { ok: true, list: [1, "two"] },
+    },
     schemaVersion: ACTIVITY_SCHEMA_VERSION,
     ...extra,
   };

@@ -60,7 +60,8 @@ function activity(tenantId: string, lead: string, type: string, occurredAt: numb
     source: "web",
     occurredAt: new Date(occurredAt).toISOString(),
     receivedAt: new Date(receivedAt).toISOString(),
-    attributes: { n: occurredAt - base },
+    // Not only ASCII: the log and the indexer carry the lines as UTF-8 bytes.
+    attributes: { n: occurredAt - base, title: "Café — 東京 👋🏽" },
     schemaVersion: ACTIVITY_SCHEMA_VERSION,
   };
 }

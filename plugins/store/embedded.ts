@@ -46,11 +46,12 @@ import { UnavailableError } from "../../core/errors";
 import { GroupWriter, stopWorker } from "../../core/group-writer";
 import type { HealthStatus } from "../../core/health";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
+import { TransferBuffer } from "../../core/transfer-buffer";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
 import { segmentKeys, startIndexer, type IndexerCommand, type IndexerEvent } from "./indexer";
 import { startLogWriter, type LogWriterClaim, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
-import { SEGMENT_DIR } from "./segment-files";
+import { encodeSegment, SEGMENT_DIR } from "./segment-files";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
 
 export interface EmbeddedStoreOptions {
@@ -117,6 +118,8 @@ export class EmbeddedStore implements ActivityStore {
   private statements?: ReturnType<EmbeddedStore["prepare"]>;
   /** The log writer thread and the group commit in front of it. */
   private writer?: GroupWriter<Activity, Segment>;
+  /** Where the main thread encodes each segment for the log writer. */
+  private readonly encodeBuffer = new TransferBuffer();
   private memstore = new Memstore();
   private nextSeq = 1;
   private blocked: Blocked[] = [];
@@ -447,14 +450,14 @@ export class EmbeddedStore implements ActivityStore {
             ? this.durableUpto
             : undefined;
         const keys = segmentKeys(items);
+        const record = encodeSegment(keys, lines, this.encodeBuffer);
         const message: LogWriterCommand = {
           type: "append",
           seq,
-          lines,
-          keys,
+          record,
           ...(trimTo === undefined ? {} : { trimTo }),
         };
-        return { message, group: { seq, lines, keys, trimTo } };
+        return { message, group: { seq, lines, keys, trimTo }, transfer: [record.buffer as ArrayBuffer] };
       },
       onWritten: (segment) => {
         this.nextSeq = segment.seq + 1;

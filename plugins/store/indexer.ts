@@ -48,14 +48,13 @@ export type IndexerCommand =
   | { type: "segments"; port: MessagePort };
 
 /**
- * Log writer to indexer, once a segment is committed: its lines (one activity's JSON each) and
- * its index fields (`keys`, see `segmentKeys`), so the indexer neither reads the segment back nor
- * parses its activities. A segment read back from a file comes as its text (`body`) instead.
+ * Log writer to indexer, once a segment is committed: its record as written (`encodeSegment`),
+ * transferred, so the indexer neither reads the segment back nor gets a copy of its bytes. A
+ * record read back from a file is applied the same way, from the same bytes.
  */
 export interface SegmentHandoff {
   seq: number;
-  lines: string[];
-  keys: string;
+  record: Uint8Array;
 }
 
 /**
@@ -105,8 +104,10 @@ const store = open(cfg.storePath);
 store.pragma("cache_size = -" + cfg.cacheKb);
 store.pragma("wal_autocheckpoint = 4000");
 const log = open(cfg.logPath);
+// The body is bound as the line's UTF-8 bytes (a Buffer) and stored as TEXT, as it always was:
+// the worker never decodes the lines into strings.
 const insert = store.prepare(
-  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT))",
 );
 const saveProgress = store.prepare(
   "INSERT INTO indexer_state (name, value) VALUES ('indexed_upto', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -169,19 +170,15 @@ let handedOver = 0;
 let readBack = 0;
 /** Segments up to this seq are written: the log's content at start, then each handoff. */
 let writtenUpto = cfg.writtenUpto;
-/** A segment's size in UTF-16 code units: its lines as handed over, or its text as read back. */
-function segmentChars(segment) {
-  if (segment.lines === undefined) return segment.body.length;
-  let chars = segment.lines.length;
-  for (const line of segment.lines) chars += line.length;
-  return chars;
-}
-function onHandoff(segment) {
-  if (segment.seq > writtenUpto) writtenUpto = segment.seq;
-  segment.chars = segmentChars(segment);
-  if (segment.seq <= indexedUpto || handedOffBytes + segment.chars > HANDOFF_MAX_BYTES) return;
-  handedOff.set(segment.seq, segment);
-  handedOffBytes += segment.chars;
+/** Keeps a handed-over record as { seq, payload } (the bytes after its header), like a read back one. */
+function onHandoff(handoff) {
+  const seq = handoff.seq;
+  if (seq > writtenUpto) writtenUpto = seq;
+  const record = handoff.record;
+  if (seq <= indexedUpto || handedOffBytes + record.byteLength > HANDOFF_MAX_BYTES) return;
+  const payload = Buffer.from(record.buffer, record.byteOffset + SEGMENT_HEADER, record.byteLength - SEGMENT_HEADER);
+  handedOff.set(seq, { seq, payload });
+  handedOffBytes += payload.length;
 }
 let handoffPort = null;
 /** Where the last read back stopped (see readSegmentsAfter). */
@@ -194,14 +191,20 @@ function indexChunk() {
   let upto = indexedUpto;
   let segments = 0;
   const add = (segment) => {
-    const lines = segment.lines !== undefined ? segment.lines : segment.body.split("\n");
+    const payload = segment.payload;
+    const keysLength = payload.readUInt32LE(0);
     // Segments written before index fields were stored have none: parse the activities then.
-    const keys = segment.keys === null ? null : JSON.parse(segment.keys);
-    for (let i = 0; i < lines.length; i++) {
+    const keys = keysLength === NO_KEYS ? null : JSON.parse(payload.toString("utf8", 4, 4 + keysLength));
+    let at = keysLength === NO_KEYS ? 4 : 4 + keysLength;
+    for (let i = 0; at <= payload.length; i++) {
+      let end = payload.indexOf(0x0a, at);
+      if (end === -1) end = payload.length;
+      const line = payload.subarray(at, end);
+      at = end + 1;
       let tenantId, id, leadKey, type, occurredAt;
       if (keys !== null) [tenantId, id, leadKey, type, occurredAt] = keys[i];
       else {
-        const a = JSON.parse(lines[i]);
+        const a = JSON.parse(line.toString("utf8"));
         tenantId = a.tenantId;
         id = a.id;
         leadKey = a.leadId !== undefined ? a.leadId : "anon:" + (a.anonymousId ?? "");
@@ -211,7 +214,7 @@ function indexChunk() {
       const key = tenantId + "\u0000" + id;
       if (seen.has(key)) continue; // first write of an id wins, whatever the sort does
       seen.add(key);
-      rows.push({ tenantId, id, leadKey, type, occurredAt: Date.parse(occurredAt), body: lines[i] });
+      rows.push({ tenantId, id, leadKey, type, occurredAt: Date.parse(occurredAt), body: line });
     }
     upto = segment.seq;
     segments++;
@@ -235,7 +238,7 @@ function indexChunk() {
   for (const [seq, segment] of handedOff) {
     if (seq > upto) continue;
     handedOff.delete(seq);
-    handedOffBytes -= segment.chars;
+    handedOffBytes -= segment.payload.length;
   }
   if (segments === 0) return { segments, full: false };
   const now = Date.now();

@@ -33,12 +33,12 @@ export interface LogWriterConfig {
 }
 
 /**
- * Main thread to worker. `append`: `lines` are the activities' JSON, `keys` their index fields
- * (`segmentKeys`); `trimTo`: also delete segments up to this seq (indexed and fsync'd).
+ * Main thread to worker. `append`: the segment encoded as its record (`encodeSegment`, its
+ * ArrayBuffer transferred); `trimTo`: also delete segments up to this seq (indexed and fsync'd).
  * `indexer`: the port to hand committed segments to (replaces any earlier one).
  */
 export type LogWriterCommand =
-  | { type: "append"; seq: number; lines: string[]; keys: string; trimTo?: number }
+  | { type: "append"; seq: number; record: Uint8Array; trimTo?: number }
   | { type: "indexer"; port: MessagePort }
   | { type: "stop" };
 
@@ -67,7 +67,7 @@ db.pragma("wal_autocheckpoint = 50000");
 const segments = new SegmentWriter(cfg.segmentDir, cfg.segmentFileBytes);
 migrateSegmentTable();
 const maxSeq = segments.recover(cfg.loadAfter, (segment) =>
-  parentPort.postMessage({ type: "recovered", seq: segment.seq, body: segment.body, keys: segment.keys }),
+  parentPort.postMessage({ type: "recovered", seq: segment.seq, ...segmentText(segment.payload) }),
 );
 parentPort.postMessage({ type: "opened", maxSeq });
 
@@ -81,21 +81,21 @@ function migrateSegmentTable() {
     .all(cfg.indexedUpto);
   // A migration cut short by a crash left some of them in files already.
   const migrated = segments.recover(Infinity, () => undefined);
-  for (const row of rows) if (row.seq > migrated) segments.append(row.seq, row.keys, row.body);
+  for (const row of rows) if (row.seq > migrated) segments.append(row.seq, row.keys, [row.body]);
   segments.close();
   db.exec("DROP TABLE segments");
 }
 const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
 function write(m) {
-  segments.append(m.seq, m.keys, m.lines);
+  segments.appendRecord(m.seq, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
   if (m.trimTo !== undefined) segments.trim(m.trimTo);
 }
 let indexer = null;
-// After the ack: the segment is durable, the indexer may apply it. Handed over as lines, never as
-// one string of the whole segment (see SegmentWriter.append).
+// After the ack: the segment is durable, the indexer may apply it. The record's bytes move on to
+// the indexer (transferred, not copied); this thread is done with them.
 function afterWrite(m) {
-  if (indexer !== null) indexer.postMessage({ seq: m.seq, lines: m.lines, keys: m.keys });
+  if (indexer !== null) indexer.postMessage({ seq: m.seq, record: m.record }, [m.record.buffer]);
 }
 const claim = db.transaction((m) =>
   m.claims.map(([clientId, proposedId]) => {

@@ -1,3 +1,5 @@
+import { utf8Bound, type TransferBuffer } from "../../core/transfer-buffer";
+
 /**
  * The embedded store's log as segment files: append-only files of framed, checksummed records,
  * one record per segment (a group commit), in `store-log/` under the data directory. The log
@@ -63,10 +65,11 @@ function listSegmentFiles(dir) {
 const READ_BLOCK = 4 * 1024 * 1024;
 
 /**
- * Calls onRecord({ seq, keys, body, at }) for each intact record of a file from byte startAt on
- * (at: where the record starts), in order, until it returns false; returns { end, complete }:
- * the byte offset after the last record read, and whether the file held nothing after it. Reads
- * in blocks, so stopping early reads little of a 64 MB file.
+ * Calls onRecord({ seq, payload, at }) for each intact record of a file from byte startAt on
+ * (payload: the record's bytes after its header, a Buffer; at: where the record starts), in
+ * order, until it returns false; returns { end, complete }: the byte offset after the last record
+ * read, and whether the file held nothing after it. Reads in blocks, so stopping early reads
+ * little of a 64 MB file.
  */
 function readSegmentFile(path, onRecord, startAt = 0) {
   let fd;
@@ -103,17 +106,24 @@ function readSegmentFile(path, onRecord, startAt = 0) {
       const payload = buf.subarray(o + SEGMENT_HEADER, o + SEGMENT_HEADER + length);
       if (segCrc32(payload) !== buf.readUInt32LE(o + 4)) break;
       const seq = Number(buf.readBigUInt64LE(o + 8));
-      const keysLength = payload.readUInt32LE(0);
-      const bodyAt = keysLength === NO_KEYS ? 4 : 4 + keysLength;
-      const keys = keysLength === NO_KEYS ? null : payload.toString("utf8", 4, bodyAt);
       const recordAt = at;
       at += SEGMENT_HEADER + length;
-      if (onRecord({ seq, keys, body: payload.toString("utf8", bodyAt), at: recordAt }) === false) break;
+      if (onRecord({ seq, payload, at: recordAt }) === false) break;
     }
     return { end: at, complete: at === size };
   } finally {
     segFs.closeSync(fd);
   }
+}
+
+/** A record's payload as text: { keys (the index fields' JSON, or null), body (the lines) }. */
+function segmentText(payload) {
+  const keysLength = payload.readUInt32LE(0);
+  const bodyAt = keysLength === NO_KEYS ? 4 : 4 + keysLength;
+  return {
+    keys: keysLength === NO_KEYS ? null : payload.toString("utf8", 4, bodyAt),
+    body: payload.toString("utf8", bodyAt),
+  };
 }
 
 /**
@@ -157,7 +167,7 @@ class SegmentWriter {
     this.files = listSegmentFiles(dir);
     this.fd = null;
     this.size = 0;
-    this.scratch = Buffer.allocUnsafe(1024 * 1024);
+    this.scratch = Buffer.alloc(0);
   }
 
   /**
@@ -197,15 +207,12 @@ class SegmentWriter {
   }
 
   /**
-   * Appends one segment and syncs it; returns once it is on disk. body: the segment's lines (an
-   * array), or its text. Lines are encoded one by one straight into the scratch buffer: joining
-   * them first would build a string of the whole segment, which V8 places in a fresh large-object
-   * page (page faults, zeroed memory) for every segment.
+   * Appends one segment given as its index fields (JSON, or null) and lines, and syncs it: the
+   * records of an earlier version's table. Encoded as the main thread encodes a group
+   * (encodeSegment in segment-files.ts), then written by appendRecord.
    */
-  append(seq, keys, body) {
-    if (this.fd === null || this.size >= this.fileBytes) this.rotate(seq);
+  append(seq, keys, lines) {
     const keysLength = keys === null ? 0 : Buffer.byteLength(keys);
-    const lines = typeof body === "string" ? [body] : body;
     let chars = lines.length - 1;
     for (let i = 0; i < lines.length; i++) chars += lines[i].length;
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
@@ -219,12 +226,23 @@ class SegmentWriter {
       if (i > 0) buf[total++] = 0x0a;
       total += buf.write(lines[i], total, "utf8");
     }
-    buf.writeUInt32LE(total - SEGMENT_HEADER, 0);
-    buf.writeUInt32LE(segCrc32(buf.subarray(SEGMENT_HEADER, total)), 4);
-    buf.writeBigUInt64LE(BigInt(seq), 8);
+    this.appendRecord(seq, buf.subarray(0, total));
+  }
+
+  /**
+   * Appends one record and syncs it; returns once it is on disk. record: a Buffer holding the
+   * payload after SEGMENT_HEADER bytes left for the header, which is filled in here (payload
+   * length, CRC-32, seq).
+   */
+  appendRecord(seq, record) {
+    if (this.fd === null || this.size >= this.fileBytes) this.rotate(seq);
+    const total = record.length;
+    record.writeUInt32LE(total - SEGMENT_HEADER, 0);
+    record.writeUInt32LE(segCrc32(record.subarray(SEGMENT_HEADER)), 4);
+    record.writeBigUInt64LE(BigInt(seq), 8);
     try {
       let written = 0;
-      while (written < total) written += segFs.writeSync(this.fd, buf, written, total - written);
+      while (written < total) written += segFs.writeSync(this.fd, record, written, total - written);
       segFs.fdatasyncSync(this.fd);
     } catch (error) {
       // Reported as not written: nothing of it may stay, or the records after it would be unreadable.
@@ -269,3 +287,27 @@ function syncFolder(dir) {
 
 /** The folder of the segment files, under the store's data directory. */
 export const SEGMENT_DIR = "store-log";
+
+/** Bytes before a record's payload: payload length (u32), CRC-32 (u32), seq (u64). */
+const SEGMENT_HEADER = 16;
+
+/**
+ * A group's segment as the log writer appends it (`SegmentWriter.appendRecord`): SEGMENT_HEADER
+ * bytes left for the header, then the payload (index fields' length u32, the index fields' JSON,
+ * the lines joined by newlines), in a Buffer transferred to the log writer and on to the indexer
+ * (`core/transfer-buffer.ts`): neither thread decodes the lines into strings of its own.
+ */
+export function encodeSegment(keys: string, lines: readonly string[], out: TransferBuffer): Buffer {
+  let chars = keys.length + lines.length;
+  for (const line of lines) chars += line.length;
+  out.begin(SEGMENT_HEADER + 4 + utf8Bound(chars));
+  out.skip(SEGMENT_HEADER);
+  const keysAt = out.length;
+  out.skip(4);
+  out.uint32(out.text(keys), keysAt);
+  for (let i = 0; i < lines.length; i++) {
+    if (i > 0) out.byte(0x0a);
+    out.text(lines[i]!);
+  }
+  return out.finish();
+}
