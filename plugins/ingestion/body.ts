@@ -1,7 +1,17 @@
+import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HubError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from "../../core/errors";
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+/**
+ * A body's text, or undefined if it is not valid UTF-8; a leading byte order mark is dropped, as
+ * a `TextDecoder` would. Checked with `isUtf8` (SIMD) and decoded by `toString`: a fatal
+ * `TextDecoder` took ≈ 6 % of the event loop under batched load.
+ */
+export function utf8Text(body: Buffer): string | undefined {
+  if (!isUtf8(body)) return undefined;
+  const bom = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
+  return body.toString("utf8", bom ? 3 : 0);
+}
 
 type Next = (error?: unknown) => void;
 /** moleculer-web wraps errors passed to `next`, losing their status; they travel on the request instead. */
@@ -72,10 +82,8 @@ export function jsonBody(maxBytes: number) {
         );
         return;
       }
-      let text: string;
-      try {
-        text = decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      } catch {
+      const text = utf8Text(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      if (text === undefined) {
         fail(new HubError("invalid_utf8", 400, "The body is not valid UTF-8"));
         return;
       }
