@@ -5,7 +5,7 @@ import type { Statement } from "better-sqlite3";
 import { deepFreeze } from "../../core/deep-freeze";
 import { GroupWriter } from "../../core/group-writer";
 import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlite";
-import { TransferBuffer, utf8Bound } from "../../core/transfer-buffer";
+import { TransferBuffer } from "../../core/transfer-buffer";
 import type {
   ActivityQueue,
   PartitionLag,
@@ -237,7 +237,7 @@ export class EmbeddedQueue implements ActivityQueue {
         let chars = 0;
         for (const batch of batches) for (const r of batch.records) chars += r.value.length;
         const bytes = this.encodeBuffer;
-        bytes.begin(utf8Bound(chars));
+        bytes.begin(chars);
         for (const batch of batches) {
           const slot = `${batch.topic}\u0000${batch.partition}`;
           const base = this.nextOffset.get(slot) ?? 0;

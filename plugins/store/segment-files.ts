@@ -1,4 +1,4 @@
-import { utf8Bound, type TransferBuffer } from "../../core/transfer-buffer";
+import type { TransferBuffer } from "../../core/transfer-buffer";
 
 /**
  * The embedded store's log as segment files: append-only files of framed, checksummed records,
@@ -300,7 +300,7 @@ const SEGMENT_HEADER = 16;
 export function encodeSegment(keys: string, lines: readonly string[], out: TransferBuffer): Buffer {
   let chars = keys.length + lines.length;
   for (const line of lines) chars += line.length;
-  out.begin(SEGMENT_HEADER + 4 + utf8Bound(chars));
+  out.begin(SEGMENT_HEADER + 4 + chars);
   out.skip(SEGMENT_HEADER);
   const keysAt = out.length;
   out.skip(4);
