@@ -5,9 +5,9 @@ import { groupWriterSource } from "../../core/group-writer";
  * The embedded queue's writer: a `worker_threads` Worker owning the only connection that writes
  * `queue.db`. It appends record batches with `synchronous=FULL`, behind a `GroupWriter`
  * (`core/group-writer.ts`). A group's values arrive as one transferred buffer of UTF-8 bytes
- * (`core/transfer-buffer.ts`) that goes into SQLite as it is; the keys are joined here. Consumer offsets and retention deletes are written here as well, between groups:
- * one writer per file, so no connection ever waits for SQLite's write lock, and the event loop
- * never does.
+ * (`core/transfer-buffer.ts`) that goes into SQLite as it is; the keys are joined here. Consumer
+ * offsets and retention deletes are written here as well, between groups: one writer per file,
+ * so no connection ever waits for SQLite's write lock, and the event loop never does.
  */
 
 export interface QueueWriterConfig {
