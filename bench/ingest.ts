@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { HUB_NODE_FLAGS } from "../core/node-flags";
 import { benchActivityInput } from "./lib/fixtures";
 import { percentile, runLoad, type LoadResult } from "./lib/load";
-import { cpuSeconds, startProcess, stopProcess, waitForIdle } from "./lib/processes";
+import { cpuSeconds, startProcess, stopProcess, waitForIdle, writtenBytes } from "./lib/processes";
 
 /**
  * `npm run bench:ingest`: the hub on the embedded profile (every 202 durable: fsync in queue and
@@ -40,12 +40,15 @@ const singleBody = pool(20_000, 1);
  * One scenario's line. `cpu`: CPU seconds the server process used during the run (all threads).
  * Per activity it is steadier than the rate on a shared machine, whose speed drifts from run to
  * run; the server's share of the cores shows how much of the machine the generator left it.
+ * `written`: bytes the server handed to write() meanwhile (hub only: its queue, store and state
+ * files, and the responses), shown per activity.
  */
 function report(
   name: string,
   r: LoadResult,
   perRequest: number,
   cpu: number,
+  written?: number,
 ): { rate: number; p50: number; p99: number; cpuUs: number } {
   const accepted = (r.requests - r.errors) * perRequest;
   const rate = accepted / r.seconds;
@@ -53,7 +56,7 @@ function report(
   const p99 = percentile(r.latenciesMs, 99);
   const cpuUs = accepted > 0 ? (cpu * 1e6) / accepted : NaN;
   console.log(
-    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} activities/s  ${(r.requests / r.seconds).toFixed(0).padStart(6)} req/s  p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  server CPU ${cpuUs.toFixed(1).padStart(6)} µs/activity (${(cpu / r.seconds).toFixed(2)} cores)  errors ${r.errors} ${JSON.stringify(r.statuses)}`,
+    `${name.padEnd(34)} ${rate.toFixed(0).padStart(8)} activities/s  ${(r.requests / r.seconds).toFixed(0).padStart(6)} req/s  p50 ${p50.toFixed(1).padStart(6)} ms  p99 ${p99.toFixed(1).padStart(6)} ms  server CPU ${cpuUs.toFixed(1).padStart(6)} µs/activity (${(cpu / r.seconds).toFixed(2)} cores)${written === undefined || !(accepted > 0) ? "" : `  written ${(written / accepted / 1024).toFixed(1)} KB/activity`}  errors ${r.errors} ${JSON.stringify(r.statuses)}`,
   );
   return { rate, p50, p99, cpuUs };
 }
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
       seconds: 2,
     });
     const cpuBefore = cpuSeconds(hub);
+    const writtenBefore = writtenBytes(hub);
     const r = await runLoad({
       url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,
       headers,
@@ -144,6 +148,7 @@ async function main(): Promise<void> {
       r,
       s.perRequest,
       cpuSeconds(hub) - cpuBefore,
+      writtenBytes(hub) - writtenBefore,
     );
   }
   const sustained = await sustain(hub, headers);
@@ -179,6 +184,7 @@ async function sustain(
   const window = Math.min(30, total);
   for (let at = 0; at < total; at += window) {
     const cpuBefore = cpuSeconds(hub);
+    const writtenBefore = writtenBytes(hub);
     const r = await runLoad({
       url: `http://127.0.0.1:${HUB_PORT}/api/v1/activities`,
       headers,
@@ -186,7 +192,15 @@ async function sustain(
       concurrency: Number(process.env.BENCH_BATCH_CONCURRENCY ?? 8),
       seconds: window,
     });
-    rates.push(report(`hub, sustained, ${at}-${at + window} s`, r, 500, cpuSeconds(hub) - cpuBefore).rate);
+    rates.push(
+      report(
+        `hub, sustained, ${at}-${at + window} s`,
+        r,
+        500,
+        cpuSeconds(hub) - cpuBefore,
+        writtenBytes(hub) - writtenBefore,
+      ).rate,
+    );
   }
   return rates;
 }

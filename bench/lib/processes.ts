@@ -55,6 +55,18 @@ export function cpuSeconds(child: ChildProcess): number {
 }
 
 /**
+ * Bytes a child process (all its threads) has handed to `write`-family system calls so far
+ * (`wchar` in `/proc/<pid>/io`): files, WAL, sockets alike. Under an ingest load it is dominated by
+ * the queue's and the store's files.
+ */
+export function writtenBytes(child: ChildProcess): number {
+  const line = readFileSync(`/proc/${child.pid}/io`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("wchar:"));
+  return Number(line?.slice("wchar:".length) ?? NaN);
+}
+
+/**
  * Waits until a child process has settled (under `maxCpu` cores over a second), e.g. until a
  * store's background indexing of the previous scenario's writes is done. Bounded by `timeoutMs`.
  */
