@@ -192,10 +192,10 @@ function indexChunk() {
   let segments = 0;
   const add = (segment) => {
     const payload = segment.payload;
-    const keysLength = payload.readUInt32LE(0);
+    const head = segmentHead(payload);
     // Segments written before index fields were stored have none: parse the activities then.
-    const keys = keysLength === NO_KEYS ? null : JSON.parse(payload.toString("utf8", 4, 4 + keysLength));
-    let at = keysLength === NO_KEYS ? 4 : 4 + keysLength;
+    const keys = head.keys === null ? null : JSON.parse(head.keys);
+    let at = head.bodyAt;
     for (let i = 0; at <= payload.length; i++) {
       let end = payload.indexOf(0x0a, at);
       if (end === -1) end = payload.length;

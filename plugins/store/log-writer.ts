@@ -81,7 +81,7 @@ function migrateSegmentTable() {
     .all(cfg.indexedUpto);
   // A migration cut short by a crash left some of them in files already.
   const migrated = segments.recover(Infinity, () => undefined);
-  for (const row of rows) if (row.seq > migrated) segments.append(row.seq, row.keys, [row.body]);
+  for (const row of rows) if (row.seq > migrated) segments.append(row.seq, row.keys, row.body);
   segments.close();
   db.exec("DROP TABLE segments");
 }

@@ -1,5 +1,8 @@
 import type { TransferBuffer } from "../../core/transfer-buffer";
 
+/** Bytes before a record's payload: payload length (u32), CRC-32 (u32), seq (u64). */
+const SEGMENT_HEADER = 16;
+
 /**
  * The embedded store's log as segment files: append-only files of framed, checksummed records,
  * one record per segment (a group commit), in `store-log/` under the data directory. The log
@@ -27,7 +30,7 @@ import type { TransferBuffer } from "../../core/transfer-buffer";
 export const SEGMENT_FILES_SOURCE = String.raw`
 const segFs = require("node:fs");
 const segPath = require("node:path");
-const SEGMENT_HEADER = 16;
+const SEGMENT_HEADER = ${SEGMENT_HEADER};
 const NO_KEYS = 0xffffffff;
 const segCrc32 = require("node:zlib").crc32 || crc32Table();
 
@@ -116,14 +119,17 @@ function readSegmentFile(path, onRecord, startAt = 0) {
   }
 }
 
+/** A record payload's index fields (their JSON, or null in logs from before them) and where its lines start. */
+function segmentHead(payload) {
+  const keysLength = payload.readUInt32LE(0);
+  if (keysLength === NO_KEYS) return { keys: null, bodyAt: 4 };
+  return { keys: payload.toString("utf8", 4, 4 + keysLength), bodyAt: 4 + keysLength };
+}
+
 /** A record's payload as text: { keys (the index fields' JSON, or null), body (the lines) }. */
 function segmentText(payload) {
-  const keysLength = payload.readUInt32LE(0);
-  const bodyAt = keysLength === NO_KEYS ? 4 : 4 + keysLength;
-  return {
-    keys: keysLength === NO_KEYS ? null : payload.toString("utf8", 4, bodyAt),
-    body: payload.toString("utf8", bodyAt),
-  };
+  const { keys, bodyAt } = segmentHead(payload);
+  return { keys, body: payload.toString("utf8", bodyAt) };
 }
 
 /**
@@ -167,7 +173,6 @@ class SegmentWriter {
     this.files = listSegmentFiles(dir);
     this.fd = null;
     this.size = 0;
-    this.scratch = Buffer.alloc(0);
   }
 
   /**
@@ -207,26 +212,15 @@ class SegmentWriter {
   }
 
   /**
-   * Appends one segment given as its index fields (JSON, or null) and lines, and syncs it: the
-   * records of an earlier version's table. Encoded as the main thread encodes a group
-   * (encodeSegment in segment-files.ts), then written by appendRecord.
+   * Appends one segment given as its index fields (JSON, or null) and its text (the lines joined)
+   * and syncs it: the records of an earlier version's table, laid out as encodeSegment lays out a
+   * group (segment-files.ts).
    */
-  append(seq, keys, lines) {
-    const keysLength = keys === null ? 0 : Buffer.byteLength(keys);
-    let chars = lines.length - 1;
-    for (let i = 0; i < lines.length; i++) chars += lines[i].length;
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-    const most = SEGMENT_HEADER + 4 + keysLength + chars * 3;
-    if (this.scratch.length < most) this.scratch = Buffer.allocUnsafe(Math.max(most, this.scratch.length * 2));
-    const buf = this.scratch;
-    buf.writeUInt32LE(keys === null ? NO_KEYS : keysLength, SEGMENT_HEADER);
-    if (keys !== null) buf.write(keys, SEGMENT_HEADER + 4, "utf8");
-    let total = SEGMENT_HEADER + 4 + keysLength;
-    for (let i = 0; i < lines.length; i++) {
-      if (i > 0) buf[total++] = 0x0a;
-      total += buf.write(lines[i], total, "utf8");
-    }
-    this.appendRecord(seq, buf.subarray(0, total));
+  append(seq, keys, body) {
+    const head = Buffer.alloc(SEGMENT_HEADER + 4);
+    const keyBytes = keys === null ? Buffer.alloc(0) : Buffer.from(keys, "utf8");
+    head.writeUInt32LE(keys === null ? NO_KEYS : keyBytes.length, SEGMENT_HEADER);
+    this.appendRecord(seq, Buffer.concat([head, keyBytes, Buffer.from(body, "utf8")]));
   }
 
   /**
@@ -287,9 +281,6 @@ function syncFolder(dir) {
 
 /** The folder of the segment files, under the store's data directory. */
 export const SEGMENT_DIR = "store-log";
-
-/** Bytes before a record's payload: payload length (u32), CRC-32 (u32), seq (u64). */
-const SEGMENT_HEADER = 16;
 
 /**
  * A group's segment as the log writer appends it (`SegmentWriter.appendRecord`): SEGMENT_HEADER
