@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,8 +66,10 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "hub-bench-"));
   // BENCH_HUB_ROLES=ingestion,control measures the intake without in-process consumers.
   const roles = process.env.BENCH_HUB_ROLES;
+  const adminToken = randomBytes(24).toString("base64url");
   const env = {
     ...(roles ? { HUB_ROLES: roles } : {}),
+    HUB_ADMIN_TOKEN: adminToken,
     HUB_DATA_DIR: dataDir,
     HUB_PORT: String(HUB_PORT),
     HUB_LOG_LEVEL: "warn",
@@ -151,7 +154,7 @@ async function main(): Promise<void> {
       writtenBytes(hub) - writtenBefore,
     );
   }
-  const sustained = await sustain(hub, headers);
+  const sustained = await sustain(hub, headers, { authorization: `Bearer ${adminToken}` });
   await stopProcess(hub);
   rmSync(dataDir, { recursive: true, force: true });
 
@@ -176,6 +179,7 @@ async function main(): Promise<void> {
 async function sustain(
   hub: Awaited<ReturnType<typeof startProcess>>,
   headers: Record<string, string>,
+  adminHeaders: Record<string, string>,
 ): Promise<number[]> {
   const total = Number(process.env.BENCH_SUSTAIN_SECONDS ?? 120);
   const rates: number[] = [];
@@ -201,8 +205,26 @@ async function sustain(
         writtenBytes(hub) - writtenBefore,
       ).rate,
     );
+    console.log(`${"".padEnd(34)} consumer lag: ${await consumerLag(adminHeaders)}`);
   }
   return rates;
+}
+
+/**
+ * The in-process consumers' lag as the monitoring plugin last evaluated it (every 5 s): a rate
+ * the consumers do not keep up with is not sustained, whatever the intake answers.
+ */
+async function consumerLag(headers: Record<string, string>): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${HUB_PORT}/api/v1/monitoring/status`, { headers });
+  if (!response.ok) return `unavailable (HTTP ${response.status})`;
+  const status = (await response.json()) as {
+    consumerGroups?: Record<string, { status: string; messages: number; seconds: number }>;
+  };
+  const groups = Object.entries(status.consumerGroups ?? {});
+  if (groups.length === 0) return "no consumer groups";
+  return groups
+    .map(([group, g]) => `${group} ${g.messages} messages, ${g.seconds.toFixed(1)} s (${g.status})`)
+    .join("; ");
 }
 
 main().catch((error: unknown) => {

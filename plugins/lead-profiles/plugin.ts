@@ -11,7 +11,12 @@ import { LeadProfiles } from "./profiles";
 const config = z
   .object({
     group: z.string().min(1).default("lead-profiles"),
-    maxBatch: z.number().int().min(1).max(5000).default(500),
+    /**
+     * Messages per partition and handler call. Large, so that a consumer that fell behind folds
+     * many activities per lead into one upsert and catches up; with 500 it read the queue slower
+     * than a saturated intake wrote it, fell out of the queue's in-memory tail and stayed behind.
+     */
+    maxBatch: z.number().int().min(1).max(50_000).default(5000),
     /** How long applied activity ids are remembered to recognise redeliveries. */
     dedupWindowHours: z
       .number()
