@@ -16,7 +16,9 @@
  * after that fsync (durable) and after the activities joined the memstore (readable).
  *
  * Indexer (`indexer.ts`, worker thread, own connections): applies segments in seq order into the
- * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins), up to
+ * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins): a row
+ * holds the index fields and where the activity's line is in the segment files, which keep the
+ * bodies (rows written by earlier versions hold the body itself). Up to
  * 20k activities per transaction, each table's rows in its key order, lingering `indexLingerMs`
  * between small chunks; takes the segments the log writer hands over after each commit and reads
  * back from the log only those it missed; records `indexed_upto` in the same transaction
@@ -29,8 +31,9 @@
  * Reads (`get`, `leadHistory`, `list`, `existing`) merge the indexed table (one read transaction,
  * so one snapshot) with the memstore: same filters, order, limits and keyset tokens as the SQL; a
  * memstore entry whose id the table holds is dropped (the table's version was written first).
- * Progress releases memstore segments; segment files the indexer made durable are deleted with a
- * later append. On start, un-indexed segments are loaded back into the memstore.
+ * The bodies of a page's rows are read from the segment files (`SegmentReader`, positioned
+ * reads, the page cache's). Progress releases memstore segments. On start, un-indexed segments
+ * are loaded back into the memstore.
  *
  * Backpressure: the memstore is bounded (`maxMemstoreActivities`, default 300k); a `put` that does
  * not fit waits for the indexer up to `backpressureTimeoutMs` (default 5 s), then rejects with
@@ -51,7 +54,7 @@ import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "
 import { segmentKeys, startIndexer, type IndexerCommand, type IndexerEvent } from "./indexer";
 import { startLogWriter, type LogWriterClaim, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
-import { encodeSegment, SEGMENT_DIR } from "./segment-files";
+import { encodeSegment, SEGMENT_DIR, SegmentReader } from "./segment-files";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
 
 export interface EmbeddedStoreOptions {
@@ -81,11 +84,17 @@ export interface EmbeddedStoreOptions {
   indexerPaused?: boolean;
 }
 
-/** A row of a read, from the table or the memstore. */
+/**
+ * A row of a read, from the table or the memstore: its body, or (table rows written since bodies
+ * stay in the segment files) where the body is: `file`, `pos`, `len` (see `bodyOf`).
+ */
 interface Row {
   body: string;
   at: number;
   id: string;
+  file?: number | null;
+  pos?: number | null;
+  len?: number | null;
 }
 
 interface Waiter {
@@ -98,16 +107,12 @@ interface Segment {
   seq: number;
   lines: string[];
   keys: string;
-  trimTo: number | undefined;
 }
 
 interface Blocked extends Waiter {
   activities: Activity[];
   timer: NodeJS.Timeout;
 }
-
-/** Log segments are trimmed at most this often. */
-const TRIM_INTERVAL_MS = 1_000;
 
 const byLeadOrder = (x: Row, y: Row): number => y.at - x.at || (x.id < y.id ? 1 : x.id > y.id ? -1 : 0);
 const byIdOrder = (x: Row, y: Row): number => (x.id < y.id ? 1 : x.id > y.id ? -1 : 0);
@@ -121,14 +126,13 @@ export class EmbeddedStore implements ActivityStore {
   /** Where the main thread encodes each segment for the log writer. */
   private readonly encodeBuffer = new TransferBuffer();
   private memstore = new Memstore();
+  /** Reads bodies out of the segment files. */
+  private bodies?: SegmentReader;
   private nextSeq = 1;
   private blocked: Blocked[] = [];
   private indexedUpto = 0;
-  private durableUpto = 0;
-  private trimmedUpto = 0;
   /** Segments after this seq the log writer posts back as it starts (see `start`). */
   private loadAfter = Infinity;
-  private lastTrim = 0;
   private worker?: Worker;
   private indexerError?: string;
   private respawnTimer?: NodeJS.Timeout;
@@ -149,7 +153,8 @@ export class EmbeddedStore implements ActivityStore {
 
   async start(): Promise<void> {
     if (this.db) return;
-    // 16 KiB pages: the indexer's inserts of ~1 KB rows cost ~20 % less than with 4 KiB pages.
+    // 16 KiB pages: the indexer's inserts cost less than with 4 KiB pages (~20 % with the ~1 KB
+    // rows of the versions that kept bodies here).
     const db = openSqlite(join(this.options.dataDir, "store.db"), { pageSize: 16_384 });
     const log = openSqlite(join(this.options.dataDir, "store-log.db"));
     try {
@@ -157,6 +162,7 @@ export class EmbeddedStore implements ActivityStore {
         CREATE TABLE IF NOT EXISTS activities (
           tenant_id TEXT NOT NULL, id TEXT NOT NULL, lead_key TEXT NOT NULL, type TEXT NOT NULL,
           occurred_at INTEGER NOT NULL, body TEXT NOT NULL,
+          body_file INTEGER, body_at INTEGER, body_len INTEGER,
           PRIMARY KEY (tenant_id, id)
         ) WITHOUT ROWID;
         ${LEAD_INDEX_TABLE("lead_index")};
@@ -171,16 +177,16 @@ export class EmbeddedStore implements ActivityStore {
       `);
       migrateClientIds(db, log);
       migrateLeadIndex(db);
+      migrateBodyPositions(db);
       this.indexedUpto =
         (db.prepare("SELECT value FROM indexer_state WHERE name = 'indexed_upto'").pluck().get() as
           number | undefined) ?? 0;
-      this.durableUpto = 0;
-      this.trimmedUpto = 0;
       this.memstore = new Memstore();
       this.nextSeq = this.indexedUpto + 1;
       log.close();
       this.db = db;
       this.statements = this.prepare(db);
+      this.bodies = new SegmentReader(join(this.options.dataDir, SEGMENT_DIR));
       // The writer opens the segment files and posts back the un-indexed segments (into the
       // memstore) and the highest seq, before it is ready; a respawned writer only the seq.
       this.loadAfter = this.indexedUpto;
@@ -218,6 +224,8 @@ export class EmbeddedStore implements ActivityStore {
     this.db.close();
     this.db = undefined;
     this.statements = undefined;
+    this.bodies?.close();
+    this.bodies = undefined;
     this.memstore = new Memstore();
     this.stopping = false;
   }
@@ -260,8 +268,8 @@ export class EmbeddedStore implements ActivityStore {
 
   async get(tenantId: string, id: string): Promise<Activity | undefined> {
     // The table's version, when there is one, was written first.
-    const body = this.open().getBody.get(tenantId, id) as string | undefined;
-    if (body !== undefined) return JSON.parse(body) as Activity;
+    const row = this.open().getRow.get(tenantId, id) as Row | undefined;
+    if (row !== undefined) return JSON.parse(this.bodyOf(row)) as Activity;
     const entry = this.memstore.get(tenantId, id);
     return entry === undefined ? undefined : (JSON.parse(entry.json) as Activity);
   }
@@ -335,7 +343,7 @@ export class EmbeddedStore implements ActivityStore {
       (want) =>
         db
           .prepare(
-            `SELECT body, occurred_at AS at, id FROM activities WHERE ${clauses.join(" AND ")} ORDER BY id DESC LIMIT ?`,
+            `SELECT ${BODY_COLUMNS}, occurred_at AS at, id FROM activities WHERE ${clauses.join(" AND ")} ORDER BY id DESC LIMIT ?`,
           )
           .all(...args, want) as Row[],
       query,
@@ -445,26 +453,13 @@ export class EmbeddedStore implements ActivityStore {
       send: (items) => {
         const seq = this.nextSeq;
         const lines = items.map((a) => activityJson(a));
-        const trimTo =
-          this.durableUpto > this.trimmedUpto && Date.now() - this.lastTrim >= TRIM_INTERVAL_MS
-            ? this.durableUpto
-            : undefined;
         const keys = segmentKeys(items);
         const record = encodeSegment(keys, lines, this.encodeBuffer);
-        const message: LogWriterCommand = {
-          type: "append",
-          seq,
-          record,
-          ...(trimTo === undefined ? {} : { trimTo }),
-        };
-        return { message, group: { seq, lines, keys, trimTo }, transfer: [record.buffer as ArrayBuffer] };
+        const message: LogWriterCommand = { type: "append", seq, record };
+        return { message, group: { seq, lines, keys }, transfer: [record.buffer as ArrayBuffer] };
       },
       onWritten: (segment) => {
         this.nextSeq = segment.seq + 1;
-        if (segment.trimTo !== undefined) {
-          this.trimmedUpto = segment.trimTo;
-          this.lastTrim = Date.now();
-        }
         // Readable before anyone hears it is durable.
         this.memstore.add(segment.seq, segment.lines, segment.keys);
         this.wakeIndexer();
@@ -557,7 +552,6 @@ export class EmbeddedStore implements ActivityStore {
           this.progressWaiters = waiting.filter((w) => w.target > this.indexedUpto);
           for (const w of waiting) if (w.target <= this.indexedUpto) w.resolve();
         }
-        this.durableUpto = Math.max(this.durableUpto, event.durableUpto);
         break;
       case "paused":
         for (const w of this.pauseWaiters.splice(0)) w();
@@ -603,7 +597,7 @@ export class EmbeddedStore implements ActivityStore {
       }
       return mergeSorted(fromTable, fromMemstore, compare, want);
     })();
-    const items = rows.slice(0, query.limit).map((r) => JSON.parse(r.body) as Activity);
+    const items = rows.slice(0, query.limit).map((r) => JSON.parse(this.bodyOf(r)) as Activity);
     const last = rows[query.limit - 1];
     return Promise.resolve(
       rows.length > query.limit && last !== undefined
@@ -617,7 +611,7 @@ export class EmbeddedStore implements ActivityStore {
    * and merged, then the bodies by primary key. Runs inside page()'s read transaction.
    */
   private leadIndexPage(tenantId: string, clauses: string[], args: Array<string | number>, want: number): Row[] {
-    const { db, getBody } = this.open();
+    const { db, getRow } = this.open();
     const tier = (table: string): Row[] =>
       db
         .prepare(
@@ -627,16 +621,23 @@ export class EmbeddedStore implements ActivityStore {
     const merged = mergeSorted(tier("lead_index"), tier("lead_index_recent"), byLeadOrder, want);
     const out: Row[] = [];
     for (const row of merged) {
-      const body = getBody.get(tenantId, row.id) as string | undefined;
-      if (body !== undefined) out.push({ body, at: row.at, id: row.id });
+      const found = getRow.get(tenantId, row.id) as Row | undefined;
+      if (found !== undefined) out.push({ ...found, at: row.at, id: row.id });
     }
     return out;
+  }
+
+  /** A row's body: in the row (memstore, or a table row from before), else read from its segment file. */
+  private bodyOf(row: Row): string {
+    if (row.file === null || row.file === undefined) return row.body;
+    if (!this.bodies) throw new Error("embedded store is not started");
+    return this.bodies.read(row.file, row.pos!, row.len!);
   }
 
   private prepare(db: SqliteDatabase) {
     return {
       db,
-      getBody: db.prepare("SELECT body FROM activities WHERE tenant_id = ? AND id = ?").pluck(),
+      getRow: db.prepare(`SELECT ${BODY_COLUMNS} FROM activities WHERE tenant_id = ? AND id = ?`),
       exists: db.prepare("SELECT 1 FROM activities WHERE tenant_id = ? AND id = ?").pluck(),
     };
   }
@@ -646,6 +647,9 @@ export class EmbeddedStore implements ActivityStore {
     return this.statements;
   }
 }
+
+/** The columns a read takes for a row's body (see `Row`). */
+const BODY_COLUMNS = "body, body_file AS file, body_at AS pos, body_len AS len";
 
 function addTypes(query: ActivityQuery, clauses: string[], args: Array<string | number>): void {
   if (query.types !== undefined && query.types.length > 0) {
@@ -702,6 +706,16 @@ function linkLogToIndexer(writer: Worker, indexer: Worker): void {
   const { port1, port2 } = new MessageChannel();
   writer.postMessage({ type: "indexer", port: port1 } satisfies LogWriterCommand, [port1]);
   indexer.postMessage({ type: "segments", port: port2 } satisfies IndexerCommand, [port2]);
+}
+
+/** Files from before the bodies stayed in the segment files: rows get the position columns, empty. */
+function migrateBodyPositions(db: SqliteDatabase): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('activities')").pluck().all() as string[];
+  if (columns.includes("body_file")) return;
+  db.transaction(() => {
+    for (const column of ["body_file", "body_at", "body_len"])
+      db.exec(`ALTER TABLE activities ADD COLUMN ${column} INTEGER`);
+  })();
 }
 
 /** Client ids used to live in store.db, which only the indexer writes now: move them to the log. */

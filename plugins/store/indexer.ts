@@ -6,7 +6,8 @@ import { SEGMENT_FILES_SOURCE } from "./segment-files";
 /**
  * The embedded store's indexer: a `worker_threads` Worker that applies the durable segments of
  * the store's log (the segment files, `segment-files.ts`) in seq order into the indexed
- * `activities` table of `store.db`.
+ * `activities` table of `store.db`: each activity's index fields and where its line is in the
+ * segment files (the body itself stays there).
  *
  * The worker body is a self-contained CommonJS script evaluated with `eval: true` and an empty
  * `execArgv`: a `.ts` worker entry does not load under either `tsx core/main.ts` or
@@ -49,12 +50,15 @@ export type IndexerCommand =
 
 /**
  * Log writer to indexer, once a segment is committed: its record as written (`encodeSegment`),
- * transferred, so the indexer neither reads the segment back nor gets a copy of its bytes. A
- * record read back from a file is applied the same way, from the same bytes.
+ * transferred, so the indexer neither reads the segment back nor gets a copy of its bytes, and
+ * where it was written (`file`: the segment file's first seq; `at`: the record's byte offset in
+ * it). A record read back from a file is applied the same way, from the same bytes.
  */
 export interface SegmentHandoff {
   seq: number;
   record: Uint8Array;
+  file: number;
+  at: number;
 }
 
 /**
@@ -73,12 +77,12 @@ export function segmentKeyOf(a: Activity): SegmentKey {
 }
 
 /**
- * Worker to main thread. `indexedUpto`: segments applied; `durableUpto`: applied and fsync'd;
+ * Worker to main thread. `indexedUpto`: segments applied (committed; fsync'd about once a second);
  * `handedOver` / `readBack`: segments applied so far from the log writer's handoff / read back
  * from the log (after a restart, or when a handoff was missed).
  */
 export type IndexerEvent =
-  | { type: "ready" | "progress"; indexedUpto: number; durableUpto: number; handedOver: number; readBack: number }
+  | { type: "ready" | "progress"; indexedUpto: number; handedOver: number; readBack: number }
   | { type: "paused"; indexedUpto: number }
   /** Found nothing to index: it waits for a `wake` (or its sync tick) before looking again. */
   | { type: "idle"; indexedUpto: number }
@@ -104,10 +108,11 @@ const store = open(cfg.storePath);
 store.pragma("cache_size = -" + cfg.cacheKb);
 store.pragma("wal_autocheckpoint = 4000");
 const log = open(cfg.logPath);
-// The body is bound as the line's UTF-8 bytes (a Buffer) and stored as TEXT, as it always was:
-// the worker never decodes the lines into strings.
+// The body stays in the segment file: the row says where (file, byte offset, byte length), and
+// its body column is empty (rows from before hold the body there).
 const insert = store.prepare(
-  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT))",
+  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body, body_file, body_at, body_len) " +
+    "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?)",
 );
 const saveProgress = store.prepare(
   "INSERT INTO indexer_state (name, value) VALUES ('indexed_upto', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -129,7 +134,7 @@ const apply = store.transaction((rows, upto) => {
   const added = [];
   for (const r of rows) {
     // First write of an id wins: a repeated id adds nothing to the lead index either.
-    if (insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.body).changes === 0) continue;
+    if (insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.file, r.at, r.length).changes === 0) continue;
     added.push(r);
   }
   if (cfg.sort) added.sort(leadOrder);
@@ -170,14 +175,14 @@ let handedOver = 0;
 let readBack = 0;
 /** Segments up to this seq are written: the log's content at start, then each handoff. */
 let writtenUpto = cfg.writtenUpto;
-/** Keeps a handed-over record as { seq, payload } (the bytes after its header), like a read back one. */
+/** Keeps a handed-over record as { seq, payload, at, file } (payload: the bytes after its header), like a read back one. */
 function onHandoff(handoff) {
   const seq = handoff.seq;
   if (seq > writtenUpto) writtenUpto = seq;
   const record = handoff.record;
   if (seq <= indexedUpto || handedOffBytes + record.byteLength > HANDOFF_MAX_BYTES) return;
   const payload = Buffer.from(record.buffer, record.byteOffset + SEGMENT_HEADER, record.byteLength - SEGMENT_HEADER);
-  handedOff.set(seq, { seq, payload });
+  handedOff.set(seq, { seq, payload, at: handoff.at, file: handoff.file });
   handedOffBytes += payload.length;
 }
 let handoffPort = null;
@@ -192,6 +197,8 @@ function indexChunk() {
   let segments = 0;
   const add = (segment) => {
     const payload = segment.payload;
+    // The payload's byte offset in its file: a line's offset in the payload plus this is its place.
+    const payloadAt = segment.at + SEGMENT_HEADER;
     const head = segmentHead(payload);
     // Segments written before index fields were stored have none: parse the activities then.
     const keys = head.keys === null ? null : JSON.parse(head.keys);
@@ -200,6 +207,7 @@ function indexChunk() {
       let end = payload.indexOf(0x0a, at);
       if (end === -1) end = payload.length;
       const line = payload.subarray(at, end);
+      const lineAt = at;
       at = end + 1;
       let tenantId, id, leadKey, type, occurredAt;
       if (keys !== null) [tenantId, id, leadKey, type, occurredAt] = keys[i];
@@ -214,7 +222,16 @@ function indexChunk() {
       const key = tenantId + "\u0000" + id;
       if (seen.has(key)) continue; // first write of an id wins, whatever the sort does
       seen.add(key);
-      rows.push({ tenantId, id, leadKey, type, occurredAt: Date.parse(occurredAt), body: line });
+      rows.push({
+        tenantId,
+        id,
+        leadKey,
+        type,
+        occurredAt: Date.parse(occurredAt),
+        file: segment.file,
+        at: payloadAt + lineAt,
+        length: end - lineAt,
+      });
     }
     upto = segment.seq;
     segments++;
@@ -251,7 +268,7 @@ function indexChunk() {
     lastSync = now;
   }
   checkpointLog(now);
-  parentPort.postMessage({ type: "progress", indexedUpto, durableUpto, handedOver, readBack });
+  parentPort.postMessage({ type: "progress", indexedUpto, handedOver, readBack });
   lastChunkAt = Date.now();
   return { segments, full: rows.length >= cfg.chunkActivities };
 }
@@ -262,14 +279,14 @@ function checkpointLog(now) {
   log.pragma("wal_checkpoint(PASSIVE)");
 }
 
-/** When idle: make the last progress durable so the main thread may trim the log. */
+/** When idle: make the last progress durable. */
 function tick() {
   const now = Date.now();
   if (durableUpto < indexedUpto && now - lastSync >= cfg.syncIntervalMs) {
     commit([], indexedUpto, true);
     durableUpto = indexedUpto;
     lastSync = now;
-    parentPort.postMessage({ type: "progress", indexedUpto, durableUpto, handedOver, readBack });
+    parentPort.postMessage({ type: "progress", indexedUpto, handedOver, readBack });
   }
   checkpointLog(now);
   schedule();
@@ -336,7 +353,7 @@ parentPort.on("message", (m) => {
     handoffPort.on("message", onHandoff);
   } else if (m.type === "stop") shutdown(0);
 });
-parentPort.postMessage({ type: "ready", indexedUpto, durableUpto, handedOver, readBack });
+parentPort.postMessage({ type: "ready", indexedUpto, handedOver, readBack });
 schedule();
 `;
 

@@ -34,13 +34,11 @@ export interface LogWriterConfig {
 
 /**
  * Main thread to worker. `append`: the segment encoded as its record (`encodeSegment`, its
- * ArrayBuffer transferred); `trimTo`: also delete segments up to this seq (indexed and fsync'd).
- * `indexer`: the port to hand committed segments to (replaces any earlier one).
+ * ArrayBuffer transferred). `indexer`: the port to hand committed segments to (replaces any
+ * earlier one).
  */
 export type LogWriterCommand =
-  | { type: "append"; seq: number; record: Uint8Array; trimTo?: number }
-  | { type: "indexer"; port: MessagePort }
-  | { type: "stop" };
+  { type: "append"; seq: number; record: Uint8Array } | { type: "indexer"; port: MessagePort } | { type: "stop" };
 
 /**
  * A `GroupWriter.request`: binds client ids to the proposed activity ids unless bound already
@@ -87,15 +85,17 @@ function migrateSegmentTable() {
 }
 const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
+/** Where the last record went ({ file, at }), for its handoff. */
+let placed = null;
 function write(m) {
-  segments.appendRecord(m.seq, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
-  if (m.trimTo !== undefined) segments.trim(m.trimTo);
+  placed = segments.appendRecord(m.seq, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
 }
 let indexer = null;
 // After the ack: the segment is durable, the indexer may apply it. The record's bytes move on to
 // the indexer (transferred, not copied); this thread is done with them.
 function afterWrite(m) {
-  if (indexer !== null) indexer.postMessage({ seq: m.seq, record: m.record }, [m.record.buffer]);
+  if (indexer !== null)
+    indexer.postMessage({ seq: m.seq, record: m.record, file: placed.file, at: placed.at }, [m.record.buffer]);
 }
 const claim = db.transaction((m) =>
   m.claims.map(([clientId, proposedId]) => {

@@ -1,20 +1,27 @@
 import type { TransferBuffer } from "../../core/transfer-buffer";
 
+import { closeSync, openSync, readSync } from "node:fs";
+import { join } from "node:path";
+
 /** Bytes before a record's payload: payload length (u32), CRC-32 (u32), seq (u64). */
 const SEGMENT_HEADER = 16;
+/** A segment file's name: its first seq in this many digits, then `.seg`. */
+const SEGMENT_NAME_DIGITS = 20;
 
 /**
  * The embedded store's log as segment files: append-only files of framed, checksummed records,
  * one record per segment (a group commit), in `store-log/` under the data directory. The log
- * writer appends and fsyncs (`fdatasync`), and deletes whole files once the indexer made
- * everything in them durable; the indexer reads back what it did not get handed over.
+ * writer appends and fsyncs (`fdatasync`); the indexer reads back what it did not get handed
+ * over. The files are also where the activities' bodies stay: `store.db` holds each activity's
+ * index fields and the position of its line in these files (`SegmentReader` reads it back), so a
+ * body is written to disk once, not again into SQLite's WAL and at each checkpoint into the
+ * database file. Nothing deletes the files: they are the system of record's data.
  *
- * Why files and not a SQLite table: a segment is written once, read back at most once and then
- * deleted, which is a log, not a B-tree. In a table every segment went through SQLite's WAL and
- * again into the database file at each checkpoint, as overflow pages allocated and freed, and the
- * ~600 KB body was copied into SQLite twice on the way. Under `bench:ingest`'s batches of 500
- * with all plugins, the log writer thread went from 7.2-7.5 to 3.9 µs of CPU per activity, and
- * the checkpointer thread from 4.0-4.4 to 3.6-3.8.
+ * Why files and not a SQLite table: a segment is written once and never updated, which is a log,
+ * not a B-tree. In a table every segment went through SQLite's WAL and again into the database
+ * file at each checkpoint, as overflow pages, and the ~600 KB body was copied into SQLite twice
+ * on the way. Under `bench:ingest`'s batches of 500 with all plugins, the log writer thread went
+ * from 7.2-7.5 to 3.9 µs of CPU per activity, and the checkpointer thread from 4.0-4.4 to 3.6-3.8.
  *
  * File `<first seq, 20 digits>.seg`; a record is a 16-byte header (payload length u32, CRC-32 of
  * the payload u32, seq u64, little-endian) and the payload (index-fields length u32, or
@@ -22,7 +29,8 @@ const SEGMENT_HEADER = 16;
  * starts once the current one holds `segmentFileBytes` (64 MB); it is created, and the folder fsync'd,
  * before its first record is written. Only the tail of the last file can be torn (the writer
  * syncs each record before it acks it, and a file before it rotates): on open it is cut at the
- * last intact record. A damaged record anywhere else stops the store from starting.
+ * last intact record. A damaged record anywhere after the indexed part stops the store from
+ * starting; the checksums of records already indexed are not checked again when a body is read.
  *
  * CommonJS source evaluated inside the log writer's and the indexer's workers, like their own
  * bodies (see `indexer.ts`), so both read the one format from the one implementation.
@@ -59,9 +67,9 @@ function listSegmentFiles(dir) {
     throw error;
   }
   return names
-    .filter((n) => /^\d{20}\.seg$/.test(n))
+    .filter((n) => /^\d{${SEGMENT_NAME_DIGITS}}\.seg$/.test(n))
     .sort()
-    .map((n) => ({ first: Number(n.slice(0, 20)), path: segPath.join(dir, n) }));
+    .map((n) => ({ first: Number(n.slice(0, ${SEGMENT_NAME_DIGITS})), path: segPath.join(dir, n) }));
 }
 
 /** Bytes a read takes from a file at a time: a read back stops soon after its last segment. */
@@ -79,7 +87,7 @@ function readSegmentFile(path, onRecord, startAt = 0) {
   try {
     fd = segFs.openSync(path, "r");
   } catch (error) {
-    // Deleted meanwhile: everything in it was durable in the store.
+    // Listed, then gone (removed by hand): nothing to read in it.
     if (error.code === "ENOENT") return { end: 0, complete: true };
     throw error;
   }
@@ -133,7 +141,8 @@ function segmentText(payload) {
 }
 
 /**
- * Calls add(segment) for the segments after seq upto, in seq order, until it returns false.
+ * Calls add(segment) for the segments after seq upto, in seq order, until it returns false;
+ * segment: { seq, payload, at, file } (file: the first seq of the file holding it, its name).
  * Segments are read from the file holding upto + 1 on; a torn or unsynced tail ends the read.
  * cursor (an object the caller keeps between calls) remembers where the last read stopped, so
  * a read back in chunks continues there instead of reading its file again from the start.
@@ -154,6 +163,7 @@ function readSegmentsAfter(dir, upto, add, cursor = {}) {
         cursor.seq = segment.seq;
         cursor.at = segment.at;
         if (segment.seq <= upto) return true;
+        segment.file = files[i].first;
         more = add(segment) !== false;
         return more;
       },
@@ -224,12 +234,14 @@ class SegmentWriter {
   }
 
   /**
-   * Appends one record and syncs it; returns once it is on disk. record: a Buffer holding the
+   * Appends one record and syncs it; returns once it is on disk, with where it is: { file (the
+   * file's first seq), at (the record's byte offset in it) }. record: a Buffer holding the
    * payload after SEGMENT_HEADER bytes left for the header, which is filled in here (payload
    * length, CRC-32, seq).
    */
   appendRecord(seq, record) {
     if (this.fd === null || this.size >= this.fileBytes) this.rotate(seq);
+    const at = this.size;
     const total = record.length;
     record.writeUInt32LE(total - SEGMENT_HEADER, 0);
     record.writeUInt32LE(segCrc32(record.subarray(SEGMENT_HEADER)), 4);
@@ -244,13 +256,7 @@ class SegmentWriter {
       throw error;
     }
     this.size += total;
-  }
-
-  /** Deletes the files whose every segment is at or below seq upto (never the one written to). */
-  trim(upto) {
-    while (this.files.length > 1 && this.files[1].first <= upto + 1) {
-      segFs.rmSync(this.files.shift().path, { force: true });
-    }
+    return { file: this.files[this.files.length - 1].first, at };
   }
 
   close() {
@@ -260,7 +266,7 @@ class SegmentWriter {
 
   rotate(seq) {
     if (this.fd !== null) segFs.closeSync(this.fd);
-    const path = segPath.join(this.dir, String(seq).padStart(20, "0") + ".seg");
+    const path = segPath.join(this.dir, String(seq).padStart(${SEGMENT_NAME_DIGITS}, "0") + ".seg");
     this.fd = segFs.openSync(path, "a");
     this.size = segFs.fstatSync(this.fd).size;
     this.files.push({ first: seq, path });
@@ -301,4 +307,58 @@ export function encodeSegment(keys: string, lines: readonly string[], out: Trans
     out.text(lines[i]!);
   }
   return out.finish();
+}
+
+/**
+ * Reads activities' lines out of the segment files by position (`store.db`'s `body_file`,
+ * `body_at`, `body_len`), on the thread that answers the store's reads. Keeps up to `maxOpen`
+ * files open, least recently used closed first; the files are never deleted, so an open
+ * descriptor stays valid.
+ */
+export class SegmentReader {
+  private readonly fds = new Map<number, number>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly maxOpen = 64,
+  ) {}
+
+  /** The line of `length` bytes at byte `at` of the file whose first seq is `file`, as text. */
+  read(file: number, at: number, length: number): string {
+    const fd = this.open(file);
+    const bytes = Buffer.allocUnsafe(length);
+    for (let got = 0; got < length;) {
+      const n = readSync(fd, bytes, got, length - got, at + got);
+      if (n === 0) throw new Error(`store log file ${segmentFileName(file)} ends before byte ${at + length}`);
+      got += n;
+    }
+    return bytes.toString("utf8");
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+
+  private open(file: number): number {
+    let fd = this.fds.get(file);
+    if (fd !== undefined) {
+      // Most recently used last.
+      this.fds.delete(file);
+      this.fds.set(file, fd);
+      return fd;
+    }
+    fd = openSync(join(this.dir, segmentFileName(file)), "r");
+    this.fds.set(file, fd);
+    if (this.fds.size > this.maxOpen) {
+      const [oldest, oldestFd] = this.fds.entries().next().value as [number, number];
+      this.fds.delete(oldest);
+      closeSync(oldestFd);
+    }
+    return fd;
+  }
+}
+
+function segmentFileName(first: number): string {
+  return `${String(first).padStart(SEGMENT_NAME_DIGITS, "0")}.seg`;
 }
