@@ -30,7 +30,10 @@ export interface EmbeddedQueueOptions {
   retentionChunk?: number;
   /** Idle poll interval when no publish wakes a consumer (ms). */
   pollIntervalMs?: number;
-  /** After a publish wakes an idle consumer, it waits this long to collect a larger batch (ms). */
+  /**
+   * After a publish wakes an idle consumer, it waits this long to collect a larger batch (ms,
+   * default 100): what Kafka's `fetch.max.wait.ms` bounds. A consumer with a backlog reads on at once.
+   */
   lingerMs?: number;
 }
 
@@ -292,7 +295,7 @@ export class EmbeddedQueue implements ActivityQueue {
       options,
       this.partitions,
       this.options.pollIntervalMs ?? 250,
-      this.options.lingerMs ?? 5,
+      this.options.lingerMs ?? 100,
     );
     this.subscriptions.add(subscription);
     subscription.onStop(() => this.subscriptions.delete(subscription));
