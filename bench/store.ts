@@ -17,7 +17,9 @@ import { EmbeddedStore } from "../plugins/store/embedded";
  *   with the indexer sorting its chunks, and without (`lsm-unsorted`).
  * Reports wall µs per activity until every put resolved, main-thread busy µs per activity (event
  * loop utilisation), and for `lsm` the time until the worker has indexed everything. Activities
- * are serialised before the clock starts, as the intake's queue publish already did.
+ * are serialised before the clock starts, as the intake's queue publish already did. Then reads
+ * of the indexed data, mean µs per call: 2,000 lead histories of 40, 200 tenant lists of 1,000,
+ * 20,000 gets by id; `direct` keeps the bodies in its table, `lsm` in the segment files.
  * STORE_BENCH_ACTIVITIES (default 200,000), STORE_BENCH_ROUNDS (default 2).
  */
 const total = Number(process.env.STORE_BENCH_ACTIVITIES ?? 200_000);
@@ -29,10 +31,16 @@ interface Target {
   put(activities: Activity[]): Promise<void>;
   drain(): Promise<void>;
   stop(): Promise<void>;
+  /** Reads, once everything is indexed: a lead's newest, the tenant's newest, one by id. */
+  history(leadKey: string, limit: number): Promise<Activity[]>;
+  list(limit: number): Promise<Activity[]>;
+  get(id: string): Promise<Activity | undefined>;
 }
 
+const TENANT = "bench";
+
 function batches(): Activity[][] {
-  return benchActivityBatches("bench", total, BATCH);
+  return benchActivityBatches(TENANT, total, BATCH);
 }
 
 /** The previous embedded store's write path, verbatim in effect. */
@@ -54,19 +62,37 @@ function direct(dataDir: string): Target {
       insert.run(a.tenantId, a.id, leadKeyOf(a), a.type, Date.parse(a.occurredAt), activityJson(a));
     }
   });
+  const parse = (rows: unknown[]): Activity[] => (rows as string[]).map((body) => JSON.parse(body) as Activity);
+  const history = db
+    .prepare(
+      "SELECT body FROM activities WHERE tenant_id = ? AND lead_key = ? ORDER BY occurred_at DESC, id DESC LIMIT ?",
+    )
+    .pluck();
+  const list = db.prepare("SELECT body FROM activities WHERE tenant_id = ? ORDER BY id DESC LIMIT ?").pluck();
+  const get = db.prepare("SELECT body FROM activities WHERE tenant_id = ? AND id = ?").pluck();
   return {
     put: (activities) => commit.add(activities),
     drain: async () => undefined,
     stop: async () => {
       db.close();
     },
+    history: async (leadKey, limit) => parse(history.all(TENANT, leadKey, limit)),
+    list: async (limit) => parse(list.all(TENANT, limit)),
+    get: async (id) => parse(get.all(TENANT, id))[0],
   };
 }
 
 async function lsm(dataDir: string, sorted: boolean): Promise<Target> {
   const store = new EmbeddedStore({ dataDir, indexSorted: sorted, maxMemstoreActivities: Math.max(300_000, total) });
   await store.start();
-  return { put: (a) => store.put(a), drain: () => store.whenIndexed(), stop: () => store.stop() };
+  return {
+    put: (a) => store.put(a),
+    drain: () => store.whenIndexed(),
+    stop: () => store.stop(),
+    history: async (leadKey, limit) => (await store.leadHistory(TENANT, leadKey, { limit })).items,
+    list: async (limit) => (await store.list(TENANT, { limit })).items,
+    get: (id) => store.get(TENANT, id),
+  };
 }
 
 async function run(name: string, open: (dir: string) => Promise<Target> | Target): Promise<void> {
@@ -85,6 +111,7 @@ async function run(name: string, open: (dir: string) => Promise<Target> | Target
   const elu = performance.eventLoopUtilization(elu0);
   await target.drain();
   const drainedMs = performance.now() - t0;
+  const reads = await timeReads(target, work);
   await target.stop();
   rmSync(dir, { recursive: true, force: true });
   const n = work.length * BATCH;
@@ -92,8 +119,27 @@ async function run(name: string, open: (dir: string) => Promise<Target> | Target
   console.log(
     `${name.padEnd(13)} put ${us(putMs)} µs/activity (${((n / putMs) * 1000).toFixed(0).padStart(7)}/s)` +
       `  main thread busy ${us(elu.active)} µs/activity` +
-      `  until indexed ${us(drainedMs)} µs/activity (${((n / drainedMs) * 1000).toFixed(0).padStart(7)}/s)`,
+      `  until indexed ${us(drainedMs)} µs/activity (${((n / drainedMs) * 1000).toFixed(0).padStart(7)}/s)` +
+      `  reads: lead history (40) ${reads.history} µs, list (1000) ${reads.list} µs, get ${reads.get} µs`,
   );
+}
+
+/** Mean µs per read over a fixed set of calls, each checked for the expected count. */
+async function timeReads(target: Target, work: Activity[][]): Promise<{ history: string; list: string; get: string }> {
+  const ids = work.flat().map((a) => a.id);
+  const time = async (calls: number, call: (i: number) => Promise<number>, expect: number): Promise<string> => {
+    const t = performance.now();
+    for (let i = 0; i < calls; i++) {
+      const got = await call(i);
+      if (got !== expect) throw new Error(`a read returned ${got} items, not ${expect}`);
+    }
+    return (((performance.now() - t) * 1000) / calls).toFixed(0);
+  };
+  return {
+    history: await time(2_000, async (i) => (await target.history(`lead-${(i * 7) % 5000}`, 40)).length, 40),
+    list: await time(200, async () => (await target.list(1000)).length, 1000),
+    get: await time(20_000, async (i) => ((await target.get(ids[(i * 7919) % ids.length]!)) ? 1 : 0), 1),
+  };
 }
 
 async function main(): Promise<void> {

@@ -15,6 +15,7 @@ import type { ActivityPage, ActivityQuery } from "./contract";
 import { storeContractSuite } from "./contract-suite";
 import { EmbeddedStore, type EmbeddedStoreOptions } from "./embedded";
 import { stores } from "./index";
+import { SegmentReader } from "./segment-files";
 
 /** How many of the activities the store holds. */
 const countExisting = async (store: EmbeddedStore, tenantId: string, activities: Activity[]): Promise<number> =>
@@ -485,6 +486,20 @@ describe("embedded store: LSM write path", () => {
         .prepare("SELECT count(*) AS n, sum(body = '' AND body_file IS NOT NULL) AS positioned FROM activities")
         .get() as { n: number; positioned: number };
       assert.deepEqual(rows, { n: 60, positioned: 60 }, "store.db holds positions, not bodies");
+      // Read together in any order, through a reader holding one file open at a time.
+      const places = db
+        .prepare("SELECT id, body_file AS file, body_at AS at, body_len AS length FROM activities ORDER BY id DESC")
+        .all() as Array<{ id: string; file: number; at: number; length: number }>;
+      const shuffled = places.map((_, i) => places[(i * 37) % places.length]!);
+      const reader = new SegmentReader(segmentDir, 1);
+      try {
+        const byId = new Map(written.map((a) => [a.id, a]));
+        const lines = reader.readMany(shuffled);
+        shuffled.forEach((p, i) => assert.deepEqual(JSON.parse(lines[i]!), byId.get(p.id)));
+        assert.deepEqual(JSON.parse(reader.read(places[0]!.file, places[0]!.at, places[0]!.length)), written[59]);
+      } finally {
+        reader.close();
+      }
     } finally {
       db.close();
     }

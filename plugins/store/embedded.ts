@@ -597,7 +597,7 @@ export class EmbeddedStore implements ActivityStore {
       }
       return mergeSorted(fromTable, fromMemstore, compare, want);
     })();
-    const items = rows.slice(0, query.limit).map((r) => JSON.parse(this.bodyOf(r)) as Activity);
+    const items = this.bodiesOf(rows.slice(0, query.limit)).map((body) => JSON.parse(body) as Activity);
     const last = rows[query.limit - 1];
     return Promise.resolve(
       rows.length > query.limit && last !== undefined
@@ -632,6 +632,22 @@ export class EmbeddedStore implements ActivityStore {
     if (row.file === null || row.file === undefined) return row.body;
     if (!this.bodies) throw new Error("embedded store is not started");
     return this.bodies.read(row.file, row.pos!, row.len!);
+  }
+
+  /** The bodies of a page's rows, in order; those in the segment files read together (`readMany`). */
+  private bodiesOf(rows: Row[]): string[] {
+    const out = rows.map((r) => r.body);
+    const places: Array<{ file: number; at: number; length: number }> = [];
+    const slots: number[] = [];
+    rows.forEach((r, i) => {
+      if (r.file === null || r.file === undefined) return;
+      places.push({ file: r.file, at: r.pos!, length: r.len! });
+      slots.push(i);
+    });
+    if (places.length === 0) return out;
+    if (!this.bodies) throw new Error("embedded store is not started");
+    this.bodies.readMany(places).forEach((body, k) => (out[slots[k]!] = body));
+    return out;
   }
 
   private prepare(db: SqliteDatabase) {

@@ -317,6 +317,7 @@ export function encodeSegment(keys: string, lines: readonly string[], out: Trans
  */
 export class SegmentReader {
   private readonly fds = new Map<number, number>();
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
     private readonly dir: string,
@@ -325,19 +326,57 @@ export class SegmentReader {
 
   /** The line of `length` bytes at byte `at` of the file whose first seq is `file`, as text. */
   read(file: number, at: number, length: number): string {
-    const fd = this.open(file);
-    const bytes = Buffer.allocUnsafe(length);
-    for (let got = 0; got < length;) {
-      const n = readSync(fd, bytes, got, length - got, at + got);
-      if (n === 0) throw new Error(`store log file ${segmentFileName(file)} ends before byte ${at + length}`);
-      got += n;
+    return this.span(file, at, length).toString("utf8");
+  }
+
+  /**
+   * The lines at these places, as text, in the order asked. Lines of one file at most
+   * `READ_GAP` bytes apart are read together, one positioned read per run of them (a page of a
+   * tenant's list lies in a few runs: its lines were written together): a read costs a system
+   * call, more than copying a few KB.
+   */
+  readMany(places: ReadonlyArray<{ file: number; at: number; length: number }>): string[] {
+    const out = new Array<string>(places.length);
+    const order = places.map((_, i) => i);
+    order.sort((x, y) => places[x]!.file - places[y]!.file || places[x]!.at - places[y]!.at);
+    for (let i = 0; i < order.length;) {
+      const first = places[order[i]!]!;
+      let end = first.at + first.length;
+      let j = i + 1;
+      for (; j < order.length; j++) {
+        const next = places[order[j]!]!;
+        if (next.file !== first.file || next.at - end > READ_GAP || next.at + next.length - first.at > READ_SPAN) break;
+        end = Math.max(end, next.at + next.length);
+      }
+      const bytes = this.span(first.file, first.at, end - first.at);
+      for (let k = i; k < j; k++) {
+        const place = places[order[k]!]!;
+        out[order[k]!] = bytes.toString("utf8", place.at - first.at, place.at - first.at + place.length);
+      }
+      i = j;
     }
-    return bytes.toString("utf8");
+    return out;
   }
 
   close(): void {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
+  }
+
+  /**
+   * The bytes at `at`, in the reader's own buffer (valid until the next read; callers decode
+   * them at once): a fresh megabyte per page would be faulted in page by page every time.
+   */
+  private span(file: number, at: number, length: number): Buffer {
+    const fd = this.open(file);
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, this.scratch.length * 2));
+    const bytes = this.scratch.subarray(0, length);
+    for (let got = 0; got < length;) {
+      const n = readSync(fd, bytes, got, length - got, at + got);
+      if (n === 0) throw new Error(`store log file ${segmentFileName(file)} ends before byte ${at + length}`);
+      got += n;
+    }
+    return bytes;
   }
 
   private open(file: number): number {
@@ -358,6 +397,11 @@ export class SegmentReader {
     return fd;
   }
 }
+
+/** `readMany` reads lines of one file together when at most this many bytes lie between them... */
+const READ_GAP = 16 * 1024;
+/** ...and the run spans at most this many bytes. */
+const READ_SPAN = 1024 * 1024;
 
 function segmentFileName(first: number): string {
   return `${String(first).padStart(SEGMENT_NAME_DIGITS, "0")}.seg`;
