@@ -31,9 +31,25 @@ export function activityRecord(activity: Activity): {
   return {
     key: partitionKeyOf(activity),
     value,
-    headers: { tenant: activity.tenantId, type: activity.type, schema: String(activity.schemaVersion) },
+    headers: headersOf(activity),
     decoded: activity,
   };
+}
+
+/** Routing headers, one frozen object per tenant, type and schema version (queues may serialise it once). */
+const HEADERS = new Map<string, Readonly<Record<string, string>>>();
+const MAX_HEADERS = 10_000;
+
+function headersOf(activity: Activity): Record<string, string> {
+  const schema = String(activity.schemaVersion);
+  const key = `${activity.tenantId}\u0000${activity.type}\u0000${schema}`;
+  let headers = HEADERS.get(key);
+  if (headers === undefined) {
+    if (HEADERS.size >= MAX_HEADERS) HEADERS.clear();
+    headers = Object.freeze({ tenant: activity.tenantId, type: activity.type, schema });
+    HEADERS.set(key, headers);
+  }
+  return headers as Record<string, string>;
 }
 
 /** The activity of a queue message: the publisher's object when the queue passed it, else parsed. */

@@ -70,6 +70,20 @@ const TAIL_BYTES = 4 * 1024 * 1024;
 /** How long committed consumer offsets may wait in memory before they are written (ms). */
 const OFFSET_FLUSH_MS = 200;
 
+/**
+ * A record's headers as JSON, remembered per headers object: publishers that share one frozen
+ * object between records (the intake does, per tenant and type) have it serialised once.
+ */
+const headersText = new WeakMap<Record<string, string>, string>();
+function headersJson(headers: Record<string, string>): string {
+  let text = headersText.get(headers);
+  if (text === undefined) {
+    text = JSON.stringify(headers);
+    if (Object.isFrozen(headers)) headersText.set(headers, text);
+  }
+  return text;
+}
+
 function split(joined: string, lengths: string): string[] {
   const out: string[] = [];
   let at = 0;
@@ -249,20 +263,31 @@ export class EmbeddedQueue implements ActivityQueue {
           this.nextOffset.set(slot, batch.end);
           const start = bytes.length;
           let valueLengths = "";
+          let keys = "";
+          let keyLengths = "";
+          let headers = "";
+          let anyHeaders = false;
           for (let i = 0; i < records.length; i++) {
-            const value = records[i]!.value;
-            bytes.text(value);
-            valueLengths += i === 0 ? String(value.length) : `,${value.length}`;
+            const r = records[i]!;
+            const sep = i === 0 ? "" : ",";
+            bytes.text(r.value);
+            valueLengths += sep + String(r.value.length);
+            keys += r.key;
+            keyLengths += sep + String(r.key.length);
+            anyHeaders ||= r.headers !== undefined;
+            headers += sep + (r.headers === undefined ? "null" : headersJson(r.headers));
           }
           out.push({
             topic: batch.topic,
             partition: batch.partition,
             base,
             ts: batch.ts,
-            keys: records.map((r) => r.key),
+            count: records.length,
+            keys,
+            keyLengths,
             values: [start, bytes.length],
             valueLengths,
-            headers: records.some((r) => r.headers !== undefined) ? records.map((r) => r.headers ?? null) : null,
+            headers: anyHeaders ? `[${headers}]` : null,
           });
         }
         const values = bytes.finish();

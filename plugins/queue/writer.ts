@@ -5,7 +5,8 @@ import { groupWriterSource } from "../../core/group-writer";
  * The embedded queue's writer: a `worker_threads` Worker owning the only connection that writes
  * `queue.db`. It appends record batches with `synchronous=FULL`, behind a `GroupWriter`
  * (`core/group-writer.ts`). A group's values arrive as one transferred buffer of UTF-8 bytes
- * (`core/transfer-buffer.ts`) that goes into SQLite as it is; the keys are joined here. Consumer
+ * (`core/transfer-buffer.ts`) that goes into SQLite as it is, and the keys and headers as the
+ * column texts the main thread made, one string each per batch. Consumer
  * offsets and retention deletes are written here as well, between groups: one writer per file,
  * so no connection ever waits for SQLite's write lock, and the event loop never does.
  */
@@ -24,13 +25,17 @@ export interface WriterBatch {
   partition: number;
   base: number;
   ts: number;
-  keys: string[];
+  /** Records in the batch. */
+  count: number;
+  /** The keys back to back (`keys`) and their lengths in UTF-16 code units, comma-separated (`key_lengths`). */
+  keys: string;
+  keyLengths: string;
   /** Where its values are in the group's `values` bytes: [start, end). */
   values: [start: number, end: number];
   /** The values' lengths in UTF-16 code units, comma-separated (`value_lengths`). */
   valueLengths: string;
-  /** Per record, or null when no record has headers. */
-  headers: Array<Record<string, string> | null> | null;
+  /** The `headers` column: a JSON array with each record's headers (or null), or null when no record has any. */
+  headers: string | null;
 }
 
 /**
@@ -60,14 +65,12 @@ const insert = db.prepare(
   "INSERT INTO batches (topic, partition, base_offset, last_offset, ts, keys, key_lengths, vals, value_lengths, headers) " +
     "VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)",
 );
-const lengths = (list) => list.map((s) => s.length).join(",");
 const write = db.transaction((m) => {
   const values = Buffer.from(m.values.buffer, m.values.byteOffset, m.values.byteLength);
   for (const b of m.batches) {
     insert.run(
-      b.topic, b.partition, b.base, b.base + b.keys.length - 1, b.ts,
-      b.keys.join(""), lengths(b.keys), values.subarray(b.values[0], b.values[1]), b.valueLengths,
-      b.headers === null ? null : JSON.stringify(b.headers),
+      b.topic, b.partition, b.base, b.base + b.count - 1, b.ts,
+      b.keys, b.keyLengths, values.subarray(b.values[0], b.values[1]), b.valueLengths, b.headers,
     );
   }
 });
