@@ -191,8 +191,9 @@ const readCursor = {};
 
 /** Applies the next chunk of segments: how many there were (0: none new), and whether the chunk was full. */
 function indexChunk() {
+  // In seq order; a later write of an id in the same chunk stays after the first through the sort
+  // (Array.prototype.sort is stable), so INSERT OR IGNORE keeps the first, as across chunks.
   const rows = [];
-  const seen = new Set();
   let upto = indexedUpto;
   let segments = 0;
   const add = (segment) => {
@@ -219,9 +220,6 @@ function indexChunk() {
         type = a.type;
         occurredAt = a.occurredAt;
       }
-      const key = tenantId + "\u0000" + id;
-      if (seen.has(key)) continue; // first write of an id wins, whatever the sort does
-      seen.add(key);
       rows.push({
         tenantId,
         id,
