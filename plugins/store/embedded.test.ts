@@ -494,9 +494,9 @@ describe("embedded store: LSM write path", () => {
       const reader = new SegmentReader(segmentDir, 1);
       try {
         const byId = new Map(written.map((a) => [a.id, a]));
-        const lines = reader.readMany(shuffled);
+        const lines = reader.read(shuffled);
         shuffled.forEach((p, i) => assert.deepEqual(JSON.parse(lines[i]!), byId.get(p.id)));
-        assert.deepEqual(JSON.parse(reader.read(places[0]!.file, places[0]!.at, places[0]!.length)), written[59]);
+        assert.deepEqual(JSON.parse(reader.read([places[0]!])[0]!), written[59]);
       } finally {
         reader.close();
       }

@@ -86,7 +86,7 @@ export interface EmbeddedStoreOptions {
 
 /**
  * A row of a read, from the table or the memstore: its body, or (table rows written since bodies
- * stay in the segment files) where the body is: `file`, `pos`, `len` (see `bodyOf`).
+ * stay in the segment files) where the body is: `file`, `pos`, `len` (see `bodiesOf`).
  */
 interface Row {
   body: string;
@@ -269,7 +269,7 @@ export class EmbeddedStore implements ActivityStore {
   async get(tenantId: string, id: string): Promise<Activity | undefined> {
     // The table's version, when there is one, was written first.
     const row = this.open().getRow.get(tenantId, id) as Row | undefined;
-    if (row !== undefined) return JSON.parse(this.bodyOf(row)) as Activity;
+    if (row !== undefined) return JSON.parse(this.bodiesOf([row])[0]!) as Activity;
     const entry = this.memstore.get(tenantId, id);
     return entry === undefined ? undefined : (JSON.parse(entry.json) as Activity);
   }
@@ -627,14 +627,10 @@ export class EmbeddedStore implements ActivityStore {
     return out;
   }
 
-  /** A row's body: in the row (memstore, or a table row from before), else read from its segment file. */
-  private bodyOf(row: Row): string {
-    if (row.file === null || row.file === undefined) return row.body;
-    if (!this.bodies) throw new Error("embedded store is not started");
-    return this.bodies.read(row.file, row.pos!, row.len!);
-  }
-
-  /** The bodies of a page's rows, in order; those in the segment files read together (`readMany`). */
+  /**
+   * The rows' bodies, in order: a row's own (memstore, or a table row from before), else read
+   * from the segment files, nearby lines together (`SegmentReader.read`).
+   */
   private bodiesOf(rows: Row[]): string[] {
     const out = rows.map((r) => r.body);
     const places: Array<{ file: number; at: number; length: number }> = [];
@@ -646,7 +642,7 @@ export class EmbeddedStore implements ActivityStore {
     });
     if (places.length === 0) return out;
     if (!this.bodies) throw new Error("embedded store is not started");
-    this.bodies.readMany(places).forEach((body, k) => (out[slots[k]!] = body));
+    this.bodies.read(places).forEach((body, k) => (out[slots[k]!] = body));
     return out;
   }
 

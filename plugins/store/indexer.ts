@@ -207,13 +207,12 @@ function indexChunk() {
     for (let i = 0; at <= payload.length; i++) {
       let end = payload.indexOf(0x0a, at);
       if (end === -1) end = payload.length;
-      const line = payload.subarray(at, end);
       const lineAt = at;
       at = end + 1;
       let tenantId, id, leadKey, type, occurredAt;
       if (keys !== null) [tenantId, id, leadKey, type, occurredAt] = keys[i];
       else {
-        const a = JSON.parse(line.toString("utf8"));
+        const a = JSON.parse(payload.toString("utf8", lineAt, end));
         tenantId = a.tenantId;
         id = a.id;
         leadKey = a.leadId !== undefined ? a.leadId : "anon:" + (a.anonymousId ?? "");

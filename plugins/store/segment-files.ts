@@ -324,18 +324,14 @@ export class SegmentReader {
     private readonly maxOpen = 64,
   ) {}
 
-  /** The line of `length` bytes at byte `at` of the file whose first seq is `file`, as text. */
-  read(file: number, at: number, length: number): string {
-    return this.span(file, at, length).toString("utf8");
-  }
-
   /**
-   * The lines at these places, as text, in the order asked. Lines of one file at most
+   * The lines at these places (`length` bytes at byte `at` of the file whose first seq is
+   * `file`), as text, in the order asked. Lines of one file at most
    * `READ_GAP` bytes apart are read together, one positioned read per run of them (a page of a
    * tenant's list lies in a few runs: its lines were written together): a read costs a system
    * call, more than copying a few KB.
    */
-  readMany(places: ReadonlyArray<{ file: number; at: number; length: number }>): string[] {
+  read(places: ReadonlyArray<{ file: number; at: number; length: number }>): string[] {
     const out = new Array<string>(places.length);
     const order = places.map((_, i) => i);
     order.sort((x, y) => places[x]!.file - places[y]!.file || places[x]!.at - places[y]!.at);
@@ -398,7 +394,7 @@ export class SegmentReader {
   }
 }
 
-/** `readMany` reads lines of one file together when at most this many bytes lie between them... */
+/** `read` reads lines of one file together when at most this many bytes lie between them... */
 const READ_GAP = 16 * 1024;
 /** ...and the run spans at most this many bytes. */
 const READ_SPAN = 1024 * 1024;
