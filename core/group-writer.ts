@@ -9,7 +9,7 @@ import { UnavailableError } from "./errors";
  */
 export type GroupWriterEvent =
   | { type: "ready" }
-  | { type: "written" }
+  | { type: "written"; result?: unknown }
   | { type: "writeFailed"; message: string }
   | { type: "reply"; req: number; value: unknown }
   | { type: "replyFailed"; req: number; message: string }
@@ -26,8 +26,11 @@ export interface GroupWriterOptions<Item, Group> {
    * touch them again).
    */
   send: (items: Item[]) => { message: unknown; group: Group; transfer?: ArrayBuffer[] };
-  /** The worker committed the group (it acks after its fsync); runs before the writers are answered. */
-  onWritten: (group: Group) => void;
+  /**
+   * The worker committed the group (it acks after its fsync); runs before the writers are
+   * answered. `result`: what the worker's `write` returned, if anything.
+   */
+  onWritten: (group: Group, result: unknown) => void;
   /** The group rolled back, or the worker died with it (its fate unknown); runs before the writers are rejected. */
   onLost?: (group: Group) => void;
   /** Worker messages outside the group protocol (replies to other requests). */
@@ -178,7 +181,7 @@ export class GroupWriter<Item, Group> {
     if (!done) return;
     this.inFlight = undefined;
     if (event.type === "written") {
-      this.options.onWritten(done.group);
+      this.options.onWritten(done.group, (event as { result?: unknown }).result);
       for (const w of done.waiters) w.resolve();
     } else {
       this.options.onLost?.(done.group);
@@ -251,7 +254,8 @@ export class GroupWriter<Item, Group> {
 /**
  * The source of a group writer's worker, for `new Worker(source, { eval: true, workerData })`
  * (`workerData.sqlite`: the better-sqlite3 module's path). `body` is CommonJS that opens the
- * connection as `db` and defines `write(message)`, which commits one group before it returns,
+ * connection as `db` and defines `write(message)`, which commits one group before it returns
+ * (what it returns, if anything, comes with the `written` ack: `onWritten`'s `result`),
  * optionally `afterWrite(message)`, run once the group's `written` ack is posted, and
  * `handle(message)` for other messages: for those carrying a `req` (`GroupWriter.request`), what
  * it returns is posted back as `reply`, what it throws as `replyFailed`. The loop around it posts `ready`, answers each
@@ -266,13 +270,14 @@ ${BACKGROUND_PRIORITY_SOURCE}
 ${body}
 parentPort.on("message", (m) => {
   if (m.type === "append") {
+    let result;
     try {
-      write(m);
+      result = write(m);
     } catch (error) {
       parentPort.postMessage({ type: "writeFailed", message: String(error) });
       return;
     }
-    parentPort.postMessage({ type: "written" });
+    parentPort.postMessage(result === undefined ? { type: "written" } : { type: "written", result });
     if (typeof afterWrite === "function") afterWrite(m);
   } else if (m.type === "stop") {
     db.close();

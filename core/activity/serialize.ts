@@ -1,20 +1,14 @@
 import { partitionKeyOf, type Activity } from "./model";
 
-/** Where an activity object keeps its JSON text: a non-enumerable symbol, so copies never carry it. */
-const JSON_TEXT = Symbol("activityJson");
-
 /**
- * The JSON form of an activity (schema version in the body), as queued and stored. Memoised on
- * the object: the intake serialises each activity once even though the queue, the store and
- * in-process consumers all need the text. Activities must not be mutated after they are first
- * serialised (the embedded queue freezes them).
+ * The JSON form of an activity (schema version in the body), as queued and stored. Not memoised
+ * on the object: the intake makes it once and hands the same text to the queue (`value`) and the
+ * store (`put`'s `json`), and nothing keeps it afterwards. Objects held for in-process consumers
+ * (the embedded queue's in-memory head) would otherwise carry ~1 KB of text each, copied by every
+ * young-generation GC they survive.
  */
 export function activityJson(activity: Activity): string {
-  const memo = (activity as { [JSON_TEXT]?: string })[JSON_TEXT];
-  if (memo !== undefined) return memo;
-  const json = JSON.stringify(activity);
-  if (Object.isExtensible(activity)) Object.defineProperty(activity, JSON_TEXT, { value: json });
-  return json;
+  return JSON.stringify(activity);
 }
 
 /**

@@ -172,7 +172,15 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       let writes: Array<Promise<void>> | undefined;
       try {
         const toPersist = await resolveClientIds(activities, store);
-        writes = [queue.publish(topic, toPersist.map(activityRecord)), store.put(toPersist)];
+        const records = toPersist.map(activityRecord);
+        // One JSON text per activity, for both: the store writes the queue record's value.
+        writes = [
+          queue.publish(topic, records),
+          store.put(
+            toPersist,
+            records.map((r) => r.value),
+          ),
+        ];
         await withTimeout(Promise.all(writes), "persist");
         const ids: Array<string | null> = items.map(() => null);
         valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));

@@ -13,10 +13,11 @@ export interface QueueRecord {
   value: string;
   headers?: Record<string, string>;
   /**
-   * In-process only: the payload `value` encodes, as the publisher had it. Queues that hand
-   * records to consumers in the same process (the embedded one, from its in-memory head) pass it
-   * along, deeply frozen, so consumers skip a JSON parse; the publisher must not change it after
-   * publishing. It is never serialised.
+   * In-process only: the payload `value` encodes, as the publisher had it (`value` must be its
+   * `JSON.stringify`). Queues that hand records to consumers in the same process (the embedded
+   * one, from its in-memory head) pass it along, deeply frozen, so consumers skip a JSON parse;
+   * the publisher must not change it after publishing. It is never serialised. A queue holding
+   * it may drop the text from memory and make `value` again from it when a consumer asks.
    */
   decoded?: unknown;
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { tempDir } from "../../test/support/tmp";
+import type { QueueMessage } from "./contract";
 import { queueContractSuite } from "./contract-suite";
 import { EmbeddedQueue } from "./embedded";
 import { queues } from "./index";
@@ -63,6 +64,44 @@ describe("embedded queue: in-memory head and SQLite", () => {
       seen.every((s, i) => s === i),
       "in order, no gap, no repeat",
     );
+  });
+
+  it("hands in-process consumers the publisher's frozen object, and the same text as value, from memory or disk", async () => {
+    const queue = queues.resolve({ type: "embedded", options: { partitions: 2 } }, { dataDir: dir.dir });
+    await queue.start();
+    const payloads = Array.from({ length: 3 }, (_, i) => ({ seq: i, text: `Ünïcødé ${i}`, nested: { ok: true } }));
+    await queue.publish(
+      "decoded",
+      payloads.map((p) => ({ key: "k", value: JSON.stringify(p), headers: { kind: "p" }, decoded: p })),
+    );
+    const seen: QueueMessage[] = [];
+    const subscription = await queue.subscribe({
+      group: "g-decoded",
+      topic: "decoded",
+      fromBeginning: true,
+      handler: async (batch) => void seen.push(...batch),
+    });
+    const deadline = Date.now() + 10_000;
+    while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await subscription.stop();
+    assert.equal(seen.length, 3);
+    seen.forEach((m, i) => {
+      assert.equal(m.decoded, payloads[i], "the publisher's object");
+      assert.ok(Object.isFrozen(payloads[i]) && Object.isFrozen(payloads[i]!.nested), "deeply frozen");
+      assert.equal(m.value, JSON.stringify(payloads[i]));
+      assert.deepEqual(m.headers, { kind: "p" });
+    });
+    // Read back from SQLite (a replay), the text is the one published.
+    const replayed: string[] = [];
+    await (queue as EmbeddedQueue).replay("decoded", {
+      since: 0,
+      handler: async (b) => void replayed.push(...b.map((m) => m.value)),
+    });
+    assert.deepEqual(
+      replayed,
+      payloads.map((p) => JSON.stringify(p)),
+    );
+    await queue.stop();
   });
 });
 

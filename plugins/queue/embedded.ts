@@ -57,9 +57,49 @@ interface PendingBatch {
   end?: number;
 }
 
+/**
+ * A record in a partition's in-memory tail. One that carries `decoded` is held without its text
+ * (`value` is made again from `decoded` if a consumer reads it): consumers in this process use
+ * the object, and ~1 KB of text per activity held for a few hundred milliseconds would be copied
+ * by every young-generation GC it survives.
+ */
+interface TailRecord {
+  key: string;
+  value: string | undefined;
+  headers: Record<string, string> | undefined;
+  decoded: unknown;
+}
+
+/** A message read from the tail: `value` is the record's text, or made from `decoded` when read. */
+class TailMessage implements QueueMessage {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: string,
+    private readonly record: TailRecord,
+    readonly timestamp: number,
+  ) {}
+
+  get key(): string {
+    return this.record.key;
+  }
+
+  get value(): string {
+    return this.record.value ?? JSON.stringify(this.record.decoded);
+  }
+
+  get headers(): Record<string, string> | undefined {
+    return this.record.headers;
+  }
+
+  get decoded(): unknown {
+    return this.record.decoded;
+  }
+}
+
 /** Recently published batches of one partition, contiguous up to its durable end. */
 interface Tail {
-  entries: Array<{ base: number; records: QueueRecord[]; ts: number; bytes: number }>;
+  entries: Array<{ base: number; records: TailRecord[]; ts: number; bytes: number }>;
   /** Offset after the last entry. */
   end: number;
   bytes: number;
@@ -493,11 +533,18 @@ export class EmbeddedQueue implements ActivityQueue {
       this.tails.set(slot, tail);
     }
     let bytes = 0;
+    const records: TailRecord[] = [];
     for (const r of batch.records) {
       bytes += r.value.length;
       deepFreeze(r.decoded);
+      records.push({
+        key: r.key,
+        value: r.decoded === undefined ? r.value : undefined,
+        headers: r.headers,
+        decoded: r.decoded,
+      });
     }
-    tail.entries.push({ base, records: batch.records, ts: batch.ts, bytes });
+    tail.entries.push({ base, records, ts: batch.ts, bytes });
     tail.end = batch.end!;
     tail.bytes += bytes;
     while (tail.bytes > TAIL_BYTES && tail.entries.length > 1) tail.bytes -= tail.entries.shift()!.bytes;
@@ -523,17 +570,7 @@ export class EmbeddedQueue implements ActivityQueue {
       for (let i = Math.max(0, from - entry.base); i < entry.records.length && out.length < limit; i++) {
         const offset = entry.base + i;
         if (offset >= end) return out;
-        const r = entry.records[i]!;
-        out.push({
-          topic,
-          partition,
-          offset: String(offset),
-          key: r.key,
-          value: r.value,
-          ...(r.headers ? { headers: r.headers } : {}),
-          ...(r.decoded !== undefined ? { decoded: r.decoded } : {}),
-          timestamp: entry.ts,
-        });
+        out.push(new TailMessage(topic, partition, String(offset), entry.records[i]!, entry.ts));
       }
     }
     return out;

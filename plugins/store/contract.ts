@@ -41,8 +41,12 @@ export interface ActivityStore {
    * previous request bound.
    */
   claimClientIds(tenantId: string, claims: ClientIdClaim[]): Promise<string[]>;
-  /** Writes activities, idempotently by (tenantId, id); resolves once durable. */
-  put(activities: Activity[]): Promise<void>;
+  /**
+   * Writes activities, idempotently by (tenantId, id); resolves once durable. `json`, when given,
+   * holds each activity's `activityJson` text, made once by a caller that also queued it: a store
+   * writes it as it is rather than serialising the activity again.
+   */
+  put(activities: Activity[], json?: readonly string[]): Promise<void>;
   get(tenantId: string, id: string): Promise<Activity | undefined>;
   /** A lead's (or anonymous visitor's, `anon:<id>`) activities, newest `occurredAt` first. */
   leadHistory(tenantId: string, leadKey: string, query: ActivityQuery): Promise<ActivityPage>;

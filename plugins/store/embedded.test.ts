@@ -155,6 +155,29 @@ describe("embedded store: LSM write path", () => {
     });
   });
 
+  it("holds what it wrote by place, not text: un-indexed bodies come from the log, across files, as the caller made them", async () => {
+    const d = dir();
+    const written = Array.from({ length: 24 }, (_, i) => {
+      const a = activity("t-place", `lead-${i % 2}`, "visit_web_page", base + i, received + i);
+      return { ...a, attributes: { title: `Ünïcødé ✓ 𝄞 ${i}`, n: i } };
+    });
+    // Made by the caller (as the intake does for the queue), with a space JSON.stringify would not write.
+    const texts = written.map((a) => JSON.stringify(a).replace('"n":', '"n": '));
+    await withStore(d, { indexerPaused: true, segmentFileBytes: 1_500 }, async (store) => {
+      for (let i = 0; i < 24; i += 4) await store.put(written.slice(i, i + 4), texts.slice(i, i + 4));
+      assert.equal(store.unindexed, 24);
+      for (const a of written) assert.deepEqual(await store.get("t-place", a.id), a);
+      const history = await store.leadHistory("t-place", "lead-1", { limit: 100 });
+      assert.deepEqual(history.items, written.filter((a) => a.leadId === "lead-1").reverse());
+      const listed = await store.list("t-place", { limit: 5 });
+      assert.deepEqual(listed.items, [...written].reverse().slice(0, 5));
+    });
+    const files = readdirSync(join(d, "store-log"));
+    assert.ok(files.length >= 3, "written across several files");
+    const log = files.map((f) => readFileSync(join(d, "store-log", f), "utf8")).join("");
+    for (const text of texts) assert.ok(log.includes(text), "the caller's text, as it is");
+  });
+
   it("waits in whenIndexed for puts still being committed", async () => {
     await withStore(dir(), {}, async (store) => {
       const batches = [0, 1, 2].map((b) =>

@@ -52,7 +52,13 @@ import { openSqlite, SQLITE_MODULE, type SqliteDatabase } from "../../core/sqlit
 import { TransferBuffer } from "../../core/transfer-buffer";
 import type { ActivityPage, ActivityQuery, ActivityStore, ClientIdClaim } from "./contract";
 import { segmentKeys, startIndexer, type IndexerCommand, type IndexerEvent } from "./indexer";
-import { startLogWriter, type LogWriterClaim, type LogWriterCommand, type LogWriterEvent } from "./log-writer";
+import {
+  startLogWriter,
+  type LogWriterClaim,
+  type LogWriterCommand,
+  type LogWriterEvent,
+  type SegmentPlace,
+} from "./log-writer";
 import { Memstore, type MemEntry } from "./memstore";
 import { encodeSegment, SEGMENT_DIR, SegmentReader } from "./segment-files";
 import { decodeCursor, encodeCursor, type Cursor } from "./page-token";
@@ -102,15 +108,24 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
-/** A segment sent to the log writer. */
+/** An activity waiting for the next segment, with its JSON text if the caller made it. */
+interface Pending {
+  activity: Activity;
+  json: string | undefined;
+}
+
+/**
+ * A segment sent to the log writer: once written, the memstore holds its activities by place
+ * (`starts`: each line's offset in the record), not their text.
+ */
 interface Segment {
   seq: number;
-  lines: string[];
+  starts: Uint32Array;
   keys: string;
 }
 
 interface Blocked extends Waiter {
-  activities: Activity[];
+  items: Pending[];
   timer: NodeJS.Timeout;
 }
 
@@ -122,7 +137,7 @@ export class EmbeddedStore implements ActivityStore {
   private db?: SqliteDatabase;
   private statements?: ReturnType<EmbeddedStore["prepare"]>;
   /** The log writer thread and the group commit in front of it. */
-  private writer?: GroupWriter<Activity, Segment>;
+  private writer?: GroupWriter<Pending, Segment>;
   /** Where the main thread encodes each segment for the log writer. */
   private readonly encodeBuffer = new TransferBuffer();
   private memstore = new Memstore();
@@ -242,13 +257,14 @@ export class EmbeddedStore implements ActivityStore {
     } satisfies LogWriterClaim);
   }
 
-  put(activities: Activity[]): Promise<void> {
+  put(activities: Activity[], json?: readonly string[]): Promise<void> {
     if (!this.db || this.stopping) return Promise.reject(new Error("embedded store is not started"));
     if (activities.length === 0) return Promise.resolve();
-    if (this.blocked.length === 0 && this.hasRoom(activities.length)) return this.append(activities);
+    const items = activities.map((activity, i): Pending => ({ activity, json: json?.[i] }));
+    if (this.blocked.length === 0 && this.hasRoom(items.length)) return this.append(items);
     return new Promise<void>((resolve, reject) => {
       const entry: Blocked = {
-        activities,
+        items,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -269,9 +285,9 @@ export class EmbeddedStore implements ActivityStore {
   async get(tenantId: string, id: string): Promise<Activity | undefined> {
     // The table's version, when there is one, was written first.
     const row = this.open().getRow.get(tenantId, id) as Row | undefined;
-    if (row !== undefined) return JSON.parse(this.bodiesOf([row])[0]!) as Activity;
-    const entry = this.memstore.get(tenantId, id);
-    return entry === undefined ? undefined : (JSON.parse(entry.json) as Activity);
+    const entry = row === undefined ? this.memstore.get(tenantId, id) : undefined;
+    const found = row ?? (entry === undefined ? undefined : memRow(entry));
+    return found === undefined ? undefined : (JSON.parse(this.bodiesOf([found])[0]!) as Activity);
   }
 
   async leadHistory(tenantId: string, leadKey: string, query: ActivityQuery): Promise<ActivityPage> {
@@ -417,17 +433,17 @@ export class EmbeddedStore implements ActivityStore {
   }
 
   private admitBlocked(): void {
-    while (this.blocked.length > 0 && this.hasRoom(this.blocked[0]!.activities.length)) {
+    while (this.blocked.length > 0 && this.hasRoom(this.blocked[0]!.items.length)) {
       const b = this.blocked.shift()!;
       clearTimeout(b.timer);
-      this.append(b.activities).then(b.resolve, b.reject);
+      this.append(b.items).then(b.resolve, b.reject);
     }
   }
 
   /** Queues activities for the next segment. */
-  private append(activities: Activity[]): Promise<void> {
+  private append(items: Pending[]): Promise<void> {
     if (!this.writer) return Promise.reject(new Error("embedded store is not started"));
-    return this.writer.add(activities);
+    return this.writer.add(items);
   }
 
   /**
@@ -435,8 +451,8 @@ export class EmbeddedStore implements ActivityStore {
    * fsync in the writer thread); one segment is in flight at a time, puts arriving meanwhile form
    * the next. A segment's seq is taken when it is sent and counted once it is written.
    */
-  private logWriter(): GroupWriter<Activity, Segment> {
-    return new GroupWriter<Activity, Segment>({
+  private logWriter(): GroupWriter<Pending, Segment> {
+    return new GroupWriter<Pending, Segment>({
       name: "the store's log writer",
       spawn: () => {
         const writer = startLogWriter({
@@ -452,16 +468,18 @@ export class EmbeddedStore implements ActivityStore {
       },
       send: (items) => {
         const seq = this.nextSeq;
-        const lines = items.map((a) => activityJson(a));
-        const keys = segmentKeys(items);
-        const record = encodeSegment(keys, lines, this.encodeBuffer);
+        const lines = items.map((p) => p.json ?? activityJson(p.activity));
+        const keys = segmentKeys(items.map((p) => p.activity));
+        const starts = new Uint32Array(lines.length + 1);
+        const record = encodeSegment(keys, lines, this.encodeBuffer, starts);
         const message: LogWriterCommand = { type: "append", seq, record };
-        return { message, group: { seq, lines, keys }, transfer: [record.buffer as ArrayBuffer] };
+        return { message, group: { seq, starts, keys }, transfer: [record.buffer as ArrayBuffer] };
       },
-      onWritten: (segment) => {
+      onWritten: (segment, result) => {
         this.nextSeq = segment.seq + 1;
+        const { file, at } = result as SegmentPlace;
         // Readable before anyone hears it is durable.
-        this.memstore.add(segment.seq, segment.lines, segment.keys);
+        this.memstore.add(segment.seq, { file, at, starts: segment.starts }, segment.keys);
         this.wakeIndexer();
       },
       // A lost segment's seq is free again (it is only counted once written); room freed up.
@@ -586,7 +604,7 @@ export class EmbeddedStore implements ActivityStore {
     const rows = db.transaction((): Row[] => {
       const fromTable = readTable(want);
       const candidates: Row[] = [];
-      for (const e of memEntries) if (matches(e)) candidates.push({ body: e.json, at: e.occurredAt, id: e.id });
+      for (const e of memEntries) if (matches(e)) candidates.push(memRow(e));
       if (candidates.length === 0) return fromTable;
       candidates.sort(compare);
       const fromMemstore: Row[] = [];
@@ -658,6 +676,11 @@ export class EmbeddedStore implements ActivityStore {
     if (!this.statements) throw new Error("embedded store is not started");
     return this.statements;
   }
+}
+
+/** A memstore entry as a row of a read: its text, or where the log holds it. */
+function memRow(e: MemEntry): Row {
+  return { body: e.json ?? "", at: e.occurredAt, id: e.id, file: e.file, pos: e.pos, len: e.len };
 }
 
 /** The columns a read takes for a row's body (see `Row`). */

@@ -770,12 +770,13 @@ export class HBaseStore implements ActivityStore {
     return claims.map((c) => bound.get(c.clientId)!);
   }
 
-  async put(activities: Activity[]): Promise<void> {
+  async put(activities: Activity[], json?: readonly string[]): Promise<void> {
     this.ensureRunning();
     if (activities.length === 0) return;
     const byId: PutRow[] = [];
     const byLead: PutRow[] = [];
-    for (const a of activities) {
+    for (let i = 0; i < activities.length; i++) {
+      const a = activities[i]!;
       if (!isActivityId(a.id)) {
         throw new ValidationError("id is not an activity id", [
           { field: "id", code: "invalid_id", message: "must be an activity id (ULID)" },
@@ -784,7 +785,7 @@ export class HBaseStore implements ActivityStore {
       byId.push({
         key: this.keys.activity(a.tenantId, a.id),
         cells: [
-          [COL_JSON, activityJson(a)],
+          [COL_JSON, json?.[i] ?? activityJson(a)],
           [COL_TYPE, a.type],
         ],
       });

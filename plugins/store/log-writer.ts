@@ -51,7 +51,8 @@ export type LogWriterEvent =
   | { type: "ready" }
   | { type: "recovered"; seq: number; body: string; keys: string | null }
   | { type: "opened"; maxSeq: number }
-  | { type: "written" }
+  /** `result`: where the record went (`SegmentPlace`). */
+  | { type: "written"; result: SegmentPlace }
   | { type: "writeFailed"; message: string };
 
 const WORKER_SOURCE = groupWriterSource(String.raw`
@@ -85,10 +86,11 @@ function migrateSegmentTable() {
 }
 const claimInsert = db.prepare("INSERT OR IGNORE INTO client_ids (tenant_id, client_id, id) VALUES (?, ?, ?)");
 const claimSelect = db.prepare("SELECT id FROM client_ids WHERE tenant_id = ? AND client_id = ?").pluck();
-/** Where the last record went ({ file, at }), for its handoff. */
+/** Where the last record went ({ file, at }): for its handoff, and the ack's result (the memstore reads by it). */
 let placed = null;
 function write(m) {
   placed = segments.appendRecord(m.seq, Buffer.from(m.record.buffer, m.record.byteOffset, m.record.byteLength));
+  return placed;
 }
 let indexer = null;
 // After the ack: the segment is durable, the indexer may apply it. The record's bytes move on to
@@ -112,6 +114,12 @@ function handle(m) {
   if (m.type === "claim") return claim(m);
 }
 `);
+
+/** Where the log writer appended a segment: the file (its first seq) and the record's byte offset in it. */
+export interface SegmentPlace {
+  file: number;
+  at: number;
+}
 
 export function startLogWriter(config: LogWriterConfig): Worker {
   return new Worker(WORKER_SOURCE, { eval: true, workerData: config, execArgv: [] });

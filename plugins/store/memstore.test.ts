@@ -36,7 +36,7 @@ describe("memstore", () => {
       activity("B1", "bob", "2026-11-01T11:00:00.000Z"),
     ]);
     assert.equal(m.size, 3);
-    assert.match(m.get("t1", "A1")!.json, /"first"/);
+    assert.match(m.get("t1", "A1")!.json!, /"first"/);
     // Added after a read, from a log that predates the keys column.
     segment(m, 3, [activity("A2", "ada", "2026-11-02T10:00:00.000Z")], false);
     assert.deepEqual(
@@ -50,6 +50,21 @@ describe("memstore", () => {
       [...m.forTenant("t1")].map((e) => e.id),
       ["A1", "B1", "A2"],
     );
+  });
+
+  it("holds a written segment by place: each entry says where its line is, and keeps no text", () => {
+    const m = new Memstore();
+    const written = [
+      activity("A1", "ada", "2026-11-01T10:00:00.000Z"),
+      activity("B1", "bob", "2026-11-01T11:00:00.000Z"),
+    ];
+    // Lines of 100 and 50 bytes at offsets 20 and 121 of a record written at byte 4,000 of file 7.
+    m.add(3, { file: 7, at: 4_000, starts: Uint32Array.of(20, 121, 172) }, segmentKeys(written));
+    assert.equal(m.size, 2);
+    const [a, b] = [m.get("t1", "A1")!, m.get("t1", "B1")!];
+    assert.deepEqual([a.json, a.file, a.pos, a.len], [null, 7, 4_020, 100]);
+    assert.deepEqual([b.json, b.file, b.pos, b.len], [null, 7, 4_121, 50]);
+    assert.throws(() => m.add(4, { file: 7, at: 0, starts: Uint32Array.of(0, 10) }, null), /needs its keys/);
   });
 
   it("releases segments nobody read without indexing them, and read ones from every index", () => {

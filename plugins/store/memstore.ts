@@ -1,7 +1,12 @@
 import type { Activity } from "../../core/activity/model";
 import { segmentKeyOf, type SegmentKey } from "./indexer";
 
-/** One activity held in memory until the indexer has written its segment into the indexed table. */
+/**
+ * One activity held in memory until the indexer has written its segment into the indexed table.
+ * Its JSON text (reads parse it, so callers never share the memstore's objects) is `json`, or,
+ * for segments this process wrote, `len` bytes at byte `pos` of the segment file whose first seq
+ * is `file`: the text of a written segment is not kept in memory at all.
+ */
 export interface MemEntry {
   seq: number;
   tenantId: string;
@@ -9,8 +14,21 @@ export interface MemEntry {
   leadKey: string;
   type: string;
   occurredAt: number;
-  /** The stored JSON text (reads parse it, so callers never share the memstore's objects). */
-  json: string;
+  json: string | null;
+  file: number | null;
+  pos: number;
+  len: number;
+}
+
+/**
+ * Where a written segment's lines are: line `i` is the bytes from `at + starts[i]` to
+ * `at + starts[i + 1] - 1` (a newline follows each line but the last) of the segment file whose
+ * first seq is `file`. `at` is the record's offset in the file, `starts` relative to the record.
+ */
+export interface LinePlaces {
+  file: number;
+  at: number;
+  starts: Uint32Array;
 }
 
 /** An entry with its map keys, computed once (string keys hash once, then V8 caches the hash). */
@@ -64,8 +82,8 @@ interface Segment {
   seq: number;
   /** Every activity of the segment, duplicates included: what backpressure counts. */
   count: number;
-  /** The activities' JSON, as written to the log. */
-  lines: readonly string[];
+  /** The activities' JSON (segments recovered on start), or where the log holds it. */
+  lines: readonly string[] | LinePlaces;
   /** Their index fields as the log holds them (`segmentKeys`), or null: parse the lines. */
   keys: string | null;
   /** The entries this segment owns (first-written versions only), once it is indexed. */
@@ -106,12 +124,17 @@ export class Memstore {
     return this.segments.length;
   }
 
-  /** Adds a segment: `lines[i]` is an activity's JSON, `keys` the segment's `segmentKeys` (or null). */
-  add(seq: number, lines: readonly string[], keys: string | null): void {
-    const segment: Segment = { seq, count: lines.length, lines, keys };
+  /**
+   * Adds a segment: `lines[i]` is an activity's JSON, or `lines` says where the log holds them;
+   * `keys` is the segment's `segmentKeys` (null only for text from a log that predates them).
+   */
+  add(seq: number, lines: readonly string[] | LinePlaces, keys: string | null): void {
+    const count = "starts" in lines ? lines.starts.length - 1 : lines.length;
+    if (keys === null && "starts" in lines) throw new Error("memstore: a segment held by place needs its keys");
+    const segment: Segment = { seq, count, lines, keys };
     this.segments.push(segment);
     this.unindexed.push(segment);
-    this.activities += lines.length;
+    this.activities += count;
   }
 
   /** Drops every segment with seq <= `upto`; returns how many activities were released. */
@@ -159,10 +182,13 @@ export class Memstore {
   private index(segment: Segment): void {
     const fields = segment.keys === null ? null : (JSON.parse(segment.keys) as SegmentKey[]);
     const entries: Held[] = [];
-    segment.lines.forEach((json, i) => {
-      const [tenantId, id, leadKey, type, occurredAt] = fields?.[i] ?? segmentKeyOf(JSON.parse(json) as Activity);
+    const { lines } = segment;
+    const places = "starts" in lines ? lines : null;
+    for (let i = 0; i < segment.count; i++) {
+      const json = places === null ? (lines as readonly string[])[i]! : null;
+      const [tenantId, id, leadKey, type, occurredAt] = fields?.[i] ?? segmentKeyOf(JSON.parse(json!) as Activity);
       const idKey = key(tenantId, id);
-      if (this.byId.has(idKey)) return; // first write of an id wins
+      if (this.byId.has(idKey)) continue; // first write of an id wins
       const entry: Held = {
         seq: segment.seq,
         tenantId,
@@ -171,6 +197,9 @@ export class Memstore {
         type,
         occurredAt: Date.parse(occurredAt),
         json,
+        file: places === null ? null : places.file,
+        pos: places === null ? 0 : places.at + places.starts[i]!,
+        len: places === null ? 0 : places.starts[i + 1]! - 1 - places.starts[i]!,
         idKey,
         leadSlot: key(tenantId, leadKey),
       };
@@ -178,7 +207,7 @@ export class Memstore {
       entries.push(entry);
       push(this.byLead, entry.leadSlot, entry);
       push(this.byTenant, entry.tenantId, entry);
-    });
+    }
     segment.entries = entries;
   }
 

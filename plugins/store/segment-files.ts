@@ -293,8 +293,15 @@ export const SEGMENT_DIR = "store-log";
  * bytes left for the header, then the payload (index fields' length u32, the index fields' JSON,
  * the lines joined by newlines), in a Buffer transferred to the log writer and on to the indexer
  * (`core/transfer-buffer.ts`): neither thread decodes the lines into strings of its own.
+ * `starts`, when given (`lines.length + 1` slots), receives each line's byte offset in the
+ * record, and one past the end plus one (see `LinePlaces` in `memstore.ts`).
  */
-export function encodeSegment(keys: string, lines: readonly string[], out: TransferBuffer): Buffer {
+export function encodeSegment(
+  keys: string,
+  lines: readonly string[],
+  out: TransferBuffer,
+  starts?: Uint32Array,
+): Buffer {
   let chars = keys.length + lines.length;
   for (const line of lines) chars += line.length;
   out.begin(SEGMENT_HEADER + 4 + chars);
@@ -304,8 +311,11 @@ export function encodeSegment(keys: string, lines: readonly string[], out: Trans
   out.uint32(out.text(keys), keysAt);
   for (let i = 0; i < lines.length; i++) {
     if (i > 0) out.byte(0x0a);
+    if (starts !== undefined) starts[i] = out.length;
     out.text(lines[i]!);
   }
+  // As if a newline followed the last line too: line i ends one byte before starts[i + 1].
+  if (starts !== undefined) starts[lines.length] = out.length + 1;
   return out.finish();
 }
 
