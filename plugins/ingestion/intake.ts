@@ -19,6 +19,7 @@ import type { Principal } from "../../core/tenancy/directory";
 import { QuotaBuckets } from "../../core/tenancy/quota";
 import { TENANCY_EVENTS } from "../../core/tenancy/service";
 import { businessSla } from "../../monitoring/sla/business";
+import type { ActivityQueue } from "../queue/contract";
 import type { ActivityStore } from "../store/contract";
 import { parseActivityQuery } from "./query";
 
@@ -84,6 +85,22 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       );
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Starts both writes from one JSON text per activity (the store writes the queue record's
+   * value). The texts are referenced only from here and from the writers, which let go of them
+   * once encoded for their threads, not from the request awaiting the commits.
+   */
+  function persist(queue: ActivityQueue, store: ActivityStore, batch: Activity[]): Array<Promise<void>> {
+    const records = batch.map(activityRecord);
+    return [
+      queue.publish(topic, records),
+      store.put(
+        batch,
+        records.map((r) => r.value),
+      ),
+    ];
   }
 
   async function submit(ctx: Context, principal: Principal, submission: Submission): Promise<IntakeResult> {
@@ -172,15 +189,7 @@ export function intakeService(hub: HubServices, options: IntakeOptions): Service
       let writes: Array<Promise<void>> | undefined;
       try {
         const toPersist = await resolveClientIds(activities, store);
-        const records = toPersist.map(activityRecord);
-        // One JSON text per activity, for both: the store writes the queue record's value.
-        writes = [
-          queue.publish(topic, records),
-          store.put(
-            toPersist,
-            records.map((r) => r.value),
-          ),
-        ];
+        writes = persist(queue, store, toPersist);
         await withTimeout(Promise.all(writes), "persist");
         const ids: Array<string | null> = items.map(() => null);
         valid.forEach(({ index }, i) => (ids[index] = toPersist[i]!.id));

@@ -51,10 +51,14 @@ interface BatchRow {
 interface PendingBatch {
   topic: string;
   partition: number;
+  /** The records as published; emptied once they are encoded for the writer (see `held`). */
   records: QueueRecord[];
   ts: number;
   /** The offset after this batch, assigned when it is sent to the writer. */
   end?: number;
+  /** Set when it is sent: the records as the in-memory tail holds them, and their text's length. */
+  held?: TailRecord[];
+  chars?: number;
 }
 
 /**
@@ -307,6 +311,8 @@ export class EmbeddedQueue implements ActivityQueue {
           let keyLengths = "";
           let headers = "";
           let anyHeaders = false;
+          const held: TailRecord[] = [];
+          let heldChars = 0;
           for (let i = 0; i < records.length; i++) {
             const r = records[i]!;
             const sep = i === 0 ? "" : ",";
@@ -316,7 +322,19 @@ export class EmbeddedQueue implements ActivityQueue {
             keyLengths += sep + String(r.key.length);
             anyHeaders ||= r.headers !== undefined;
             headers += sep + (r.headers === undefined ? "null" : headersJson(r.headers));
+            heldChars += r.value.length;
+            held.push({
+              key: r.key,
+              value: r.decoded === undefined ? r.value : undefined,
+              headers: r.headers,
+              decoded: r.decoded,
+            });
           }
+          // From here on the batch holds no record's text (see TailRecord): the publisher's
+          // records die with its request, not with the commit.
+          batch.held = held;
+          batch.chars = heldChars;
+          batch.records = [];
           out.push({
             topic: batch.topic,
             partition: batch.partition,
@@ -526,24 +544,15 @@ export class EmbeddedQueue implements ActivityQueue {
 
   /** Appends a durable batch to its partition's tail; a gap (after a failed commit) restarts the tail. */
   private remember(slot: string, batch: PendingBatch): void {
-    const base = batch.end! - batch.records.length;
+    const records = batch.held!;
+    const base = batch.end! - records.length;
     let tail = this.tails.get(slot);
     if (!tail || tail.end !== base) {
       tail = { entries: [], end: base, bytes: 0 };
       this.tails.set(slot, tail);
     }
-    let bytes = 0;
-    const records: TailRecord[] = [];
-    for (const r of batch.records) {
-      bytes += r.value.length;
-      deepFreeze(r.decoded);
-      records.push({
-        key: r.key,
-        value: r.decoded === undefined ? r.value : undefined,
-        headers: r.headers,
-        decoded: r.decoded,
-      });
-    }
+    for (const r of records) deepFreeze(r.decoded);
+    const bytes = batch.chars!;
     tail.entries.push({ base, records, ts: batch.ts, bytes });
     tail.end = batch.end!;
     tail.bytes += bytes;
