@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -52,6 +53,33 @@ describe("lead profiles", () => {
     assert.equal(profiles.get("t1", "bob")!.activityCount, 1);
     assert.equal(applied(tmp.dir), 5);
     await profiles.close();
+  });
+
+  it("applies hundreds of activities over hundreds of leads in bulks, and counts a redelivered bulk's ids once", async () => {
+    mkdirSync(join(tmp.dir, "bulk"), { recursive: true });
+    const profiles = await LeadProfiles.open(join(tmp.dir, "bulk"));
+    try {
+      const at = (i: number): string => new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString();
+      const first = Array.from({ length: 300 }, (_, i) =>
+        activity(newActivityId(), `lead-${i % 150}`, "visit_web_page", at(i)),
+      );
+      await profiles.apply(first);
+      // 200 new activities with 100 of the first interleaved: every bulk holds some of each.
+      const fresh = Array.from({ length: 200 }, (_, i) =>
+        activity(newActivityId(), `lead-${i % 150}`, "email_opened", at(1000 + i)),
+      );
+      const mixed = fresh.flatMap((a, i) => (i % 2 === 0 ? [a, first[i]!] : [a]));
+      await profiles.apply(mixed);
+      for (const lead of [0, 49, 50, 149]) {
+        const p = profiles.get("t1", `lead-${lead}`)!;
+        const opened = fresh.filter((a) => a.leadId === `lead-${lead}`).length;
+        assert.deepEqual(p.countsByType, { visit_web_page: 2, email_opened: opened }, `lead-${lead}`);
+        assert.equal(p.activityCount, 2 + opened);
+      }
+      assert.equal(applied(join(tmp.dir, "bulk")), 500);
+    } finally {
+      await profiles.close();
+    }
   });
 
   it("applies the batches handed over in one event-loop turn together, and rejects them together", async () => {

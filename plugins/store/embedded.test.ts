@@ -270,6 +270,41 @@ describe("embedded store: LSM write path", () => {
     });
   });
 
+  it("indexes in bulks, and a bulk holding ids written before keeps their first version and indexes the rest once", async () => {
+    const tenant = "t-bulk";
+    const make = (n: number, offset: number): Activity[] =>
+      Array.from({ length: n }, (_, i) =>
+        activity(tenant, `lead-${i % 4}`, "visit_web_page", base + (offset + i) * 1000, received + offset + i),
+      );
+    const first = make(300, 0);
+    const fresh = make(200, 1000);
+    // Every third row of the second put rewrites an indexed id (other lead, other type).
+    const second: Activity[] = [];
+    fresh.forEach((a, i) => {
+      second.push(a);
+      if (i % 2 === 0) second.push({ ...first[i]!, leadId: "lead-x", type: "fill_out_form" });
+    });
+    await withStore(dir(), {}, async (store) => {
+      await store.put(first);
+      await store.whenIndexed();
+      await store.put(second);
+      await store.whenIndexed();
+      assert.equal(store.unindexed, 0);
+      for (const a of [first[0]!, first[150]!, first[298]!]) assert.deepEqual(await store.get(tenant, a.id), a);
+      assert.equal((await store.leadHistory(tenant, "lead-x", { limit: 10 })).items.length, 0, "rewrites not indexed");
+      for (let lead = 0; lead < 4; lead++) {
+        const history = await store.leadHistory(tenant, `lead-${lead}`, { limit: 1000 });
+        const want = [...first, ...fresh].filter((a) => a.leadId === `lead-${lead}`).reverse();
+        assert.deepEqual(
+          history.items.map((a) => a.id),
+          want.map((a) => a.id),
+          "each id once, in order",
+        );
+      }
+      assert.equal((await store.list(tenant, { limit: 1000 })).items.length, 500);
+    });
+  });
+
   it("merges the table and the memstore: first write of an id wins, pages without gaps or repeats", async () => {
     const tenant = "t-merge";
     const leads = ["lead-a", "lead-b", "lead-c"];
