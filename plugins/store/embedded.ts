@@ -19,7 +19,7 @@
  * indexed `activities` table of `store.db`, INSERT OR IGNORE (first write of an id wins): a row
  * holds the index fields and where the activity's line is in the segment files, which keep the
  * bodies (rows written by earlier versions hold the body itself). Up to
- * 20k activities per transaction, each table's rows in its key order, lingering `indexLingerMs`
+ * 50k activities per transaction, each table's rows in its key order, lingering `indexLingerMs`
  * between small chunks; takes the segments the log writer hands over after each commit and reads
  * back from the log only those it missed; records `indexed_upto` in the same transaction
  * (synchronous=NORMAL: after a crash it redoes work from the segments); fsyncs its progress about
@@ -70,7 +70,7 @@ export interface EmbeddedStoreOptions {
   maxMemstoreActivities?: number;
   /** How long a `put` may wait for room in the memstore before it rejects (default 5,000 ms). */
   backpressureTimeoutMs?: number;
-  /** Activities per indexing transaction (default 20,000). */
+  /** Activities per indexing transaction (default 50,000). */
   indexChunkActivities?: number;
   /** Insert each indexing chunk in key order: activities by id, lead-index rows by lead (default true). */
   indexSorted?: boolean;
@@ -80,7 +80,7 @@ export interface EmbeddedStoreOptions {
   indexerSyncIntervalMs?: number;
   /**
    * After a chunk smaller than `indexChunkActivities`, how long the indexer lets segments gather
-   * before the next one (default 500 ms): a transaction's cost is mostly the lead-index pages it
+   * before the next one (default 1,000 ms): a transaction's cost is mostly the lead-index pages it
    * rewrites, so a few big chunks cost far less per activity than many small ones.
    */
   indexLingerMs?: number;
@@ -504,10 +504,10 @@ export class EmbeddedStore implements ActivityStore {
       logPath: join(this.options.dataDir, "store-log.db"),
       segmentDir: join(this.options.dataDir, SEGMENT_DIR),
       writtenUpto: this.nextSeq - 1,
-      chunkActivities: this.options.indexChunkActivities ?? 20_000,
+      chunkActivities: this.options.indexChunkActivities ?? 50_000,
       cacheKb: 131_072,
       syncIntervalMs: this.options.indexerSyncIntervalMs ?? 1_000,
-      lingerMs: this.options.indexLingerMs ?? 500,
+      lingerMs: this.options.indexLingerMs ?? 1_000,
       sort: this.options.indexSorted ?? true,
       mergeRows: this.options.indexMergeRows ?? 500_000,
       paused,
