@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { groupWriterSource } from "../../core/group-writer";
+import { BULK_WRITES_SOURCE } from "../../core/sqlite-bulk";
 
 /**
  * The lead profiles' applier: a `worker_threads` Worker owning the only writing connection to
@@ -28,16 +29,16 @@ export const ROW_FIELDS = ["tenantId", "leadKey", "type", "occurredAt", "id"] as
 export type ApplierCommand = { type: "append"; rows: string[]; expiredBelow: string } | { type: "stop" };
 
 const WORKER_SOURCE = groupWriterSource(String.raw`
+${BULK_WRITES_SOURCE}
 const db = new Database(cfg.path, { fileMustExist: true });
 db.pragma("journal_mode = WAL");
 // Derived state: survives a process crash (WAL); after a power loss the queue redelivers.
 db.pragma("synchronous = NORMAL");
 db.pragma("busy_timeout = 5000");
 db.pragma("wal_autocheckpoint = 20000");
-// The bulk marks' savepoints keep their statement journal in memory, not in a temporary file.
-db.pragma("temp_store = MEMORY");
 // Keyed by id first: new ids append at the B-tree's right edge, expired ones leave from its left.
-const mark = db.prepare("INSERT OR IGNORE INTO applied_ids (activity_id, tenant_id) VALUES (?, ?)");
+// Ids and profiles are written in bulks (BULK_WRITES_SOURCE).
+const marks = bulkWriter(db, "INSERT OR IGNORE INTO applied_ids (activity_id, tenant_id) VALUES ", "(?, ?)");
 const prune = db.prepare(
   "DELETE FROM applied_ids WHERE (activity_id, tenant_id) IN " +
     "(SELECT activity_id, tenant_id FROM applied_ids WHERE activity_id < ? LIMIT ?)",
@@ -45,27 +46,11 @@ const prune = db.prepare(
 const read = db.prepare(
   "SELECT activity_count, counts_by_type, first_at, last_at, last_id, last_type FROM profiles WHERE tenant_id = ? AND lead_key = ?",
 );
-// Marks and upserts also go BULK rows per statement execution (a row costs about half as much).
-// A bulk of marks that adds fewer rows than it holds (an id applied before) is undone to its
-// savepoint and marked row by row, which tells which ones.
-const BULK = 64;
-const markBulk = db.prepare(
-  "INSERT OR IGNORE INTO applied_ids (activity_id, tenant_id) VALUES " + Array(BULK).fill("(?, ?)").join(", "),
-);
-const savepoint = db.prepare("SAVEPOINT bulk");
-const release = db.prepare("RELEASE bulk");
-const undo = db.prepare("ROLLBACK TO bulk");
-const UPSERT_COLUMNS = "(tenant_id, lead_key, activity_count, counts_by_type, first_at, last_at, last_id, last_type, updated_at)";
-const UPSERT_SET =
+const upserts = bulkWriter(
+  db,
+  "INSERT INTO profiles (tenant_id, lead_key, activity_count, counts_by_type, first_at, last_at, last_id, last_type, updated_at) VALUES ",
+  "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
   " ON CONFLICT (tenant_id, lead_key) DO UPDATE SET " +
-  "activity_count = excluded.activity_count, counts_by_type = excluded.counts_by_type, first_at = excluded.first_at, " +
-  "last_at = excluded.last_at, last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at";
-const upsertBulk = db.prepare(
-  "INSERT INTO profiles " + UPSERT_COLUMNS + " VALUES " + Array(BULK).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ") + UPSERT_SET,
-);
-const upsert = db.prepare(
-  "INSERT INTO profiles (tenant_id, lead_key, activity_count, counts_by_type, first_at, last_at, last_id, last_type, updated_at) " +
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, lead_key) DO UPDATE SET " +
     "activity_count = excluded.activity_count, counts_by_type = excluded.counts_by_type, first_at = excluded.first_at, " +
     "last_at = excluded.last_at, last_id = excluded.last_id, last_type = excluded.last_type, updated_at = excluded.updated_at",
 );
@@ -105,34 +90,22 @@ const apply = db.transaction((rows, expiredBelow) => {
   prune.run(expiredBelow, Math.max(100, (rows.length / 5) * 2));
   // Fold the group per lead first: one write per lead, not per activity.
   const perLead = new Map();
-  const fold = (i) => {
-    const slot = rows[i] + "\u0000" + rows[i + 1];
-    const entry = perLead.get(slot);
-    if (entry) entry.push(i);
-    else perLead.set(slot, [i]);
-  };
-  const markRows = (from, to) => {
-    for (let i = from; i < to; i += 5) if (mark.run(rows[i + 4], rows[i]).changes !== 0) fold(i);
-  };
-  const span = BULK * 5;
-  let at = 0;
-  for (; at + span <= rows.length; at += span) {
-    const args = [];
-    for (let i = at; i < at + span; i += 5) args.push(rows[i + 4], rows[i]);
-    savepoint.run();
-    if (markBulk.run(args).changes === BULK) {
-      release.run();
-      for (let i = at; i < at + span; i += 5) fold(i);
-      continue;
-    }
-    undo.run();
-    release.run();
-    markRows(at, at + span);
-  }
-  markRows(at, rows.length);
+  // Activity k's fields are rows[5k..5k+4]; only the ids not applied before are folded.
+  writeNew(
+    marks,
+    rows.length / 5,
+    (k, out) => out.push(rows[5 * k + 4], rows[5 * k]),
+    (k) => {
+      const i = 5 * k;
+      const slot = rows[i] + "\u0000" + rows[i + 1];
+      const entry = perLead.get(slot);
+      if (entry) entry.push(i);
+      else perLead.set(slot, [i]);
+    },
+  );
   const now = new Date().toISOString();
   const updates = [];
-  let pending = [];
+  const written = [];
   for (const [slot, items] of perLead) {
     const tenantId = rows[items[0]];
     const key = rows[items[0] + 1];
@@ -149,14 +122,12 @@ const apply = db.transaction((rows, expiredBelow) => {
       if (!last || at > last.at || (at === last.at && id > last.id)) last = { at, id, type };
     }
     const next = { count: (previous ? previous.count : 0) + items.length, counts, first, last };
-    pending.push(tenantId, key, next.count, JSON.stringify(counts), first, last.at, last.id, last.type, now);
-    if (pending.length === BULK * 9) {
-      upsertBulk.run(pending);
-      pending = [];
-    }
+    written.push(tenantId, key, next.count, JSON.stringify(counts), first, last.at, last.id, last.type, now);
     updates.push(slot, next);
   }
-  for (let i = 0; i < pending.length; i += 9) upsert.run(pending.slice(i, i + 9));
+  writeAll(upserts, written.length / 9, (k, out) => {
+    for (let i = 9 * k; i < 9 * k + 9; i++) out.push(written[i]);
+  });
   return updates;
 });
 

@@ -1,6 +1,7 @@
 import { Worker, type MessagePort } from "node:worker_threads";
 import { leadKeyOf, type Activity } from "../../core/activity/model";
 import { BACKGROUND_PRIORITY_SOURCE } from "../../core/background-thread";
+import { BULK_WRITES_SOURCE } from "../../core/sqlite-bulk";
 import { SEGMENT_FILES_SOURCE } from "./segment-files";
 
 /**
@@ -93,6 +94,7 @@ const { parentPort, workerData: cfg } = require("node:worker_threads");
 const Database = require(cfg.sqlite);
 ${BACKGROUND_PRIORITY_SOURCE}
 ${SEGMENT_FILES_SOURCE}
+${BULK_WRITES_SOURCE}
 
 function open(path) {
   const db = new Database(path);
@@ -107,44 +109,23 @@ function open(path) {
 const store = open(cfg.storePath);
 store.pragma("cache_size = -" + cfg.cacheKb);
 store.pragma("wal_autocheckpoint = 4000");
-// The bulk inserts' savepoints keep their statement journal in memory, not in a temporary file.
-store.pragma("temp_store = MEMORY");
 const log = open(cfg.logPath);
 // The body stays in the segment file: the row says where (file, byte offset, byte length), and
-// its body column is empty (rows from before hold the body there).
-const insert = store.prepare(
-  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body, body_file, body_at, body_len) " +
-    "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?)",
+// its body column is empty (rows from before hold the body there). Both tables are written in
+// bulks (BULK_WRITES_SOURCE).
+const activityRows = bulkWriter(
+  store,
+  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body, body_file, body_at, body_len) VALUES ",
+  "(?, ?, ?, ?, ?, '', ?, ?, ?)",
+);
+const leadRows = bulkWriter(
+  store,
+  "INSERT OR IGNORE INTO lead_index_recent (tenant_id, lead_key, occurred_at, id, type) VALUES ",
+  "(?, ?, ?, ?, ?)",
 );
 const saveProgress = store.prepare(
   "INSERT INTO indexer_state (name, value) VALUES ('indexed_upto', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 );
-const insertLead = store.prepare(
-  "INSERT OR IGNORE INTO lead_index_recent (tenant_id, lead_key, occurred_at, id, type) VALUES (?, ?, ?, ?, ?)",
-);
-// The same inserts BULK rows at a time: one statement execution per BULK rows instead of one per
-// row (a row costs about half as much). A bulk of activities that adds fewer rows than it holds
-// (an id seen before) is undone to its savepoint and inserted row by row, which tells which ones.
-const BULK = 64;
-const insertBulk = store.prepare(
-  "INSERT OR IGNORE INTO activities (tenant_id, id, lead_key, type, occurred_at, body, body_file, body_at, body_len) VALUES " +
-    Array(BULK).fill("(?, ?, ?, ?, ?, '', ?, ?, ?)").join(", "),
-);
-const insertLeadBulk = store.prepare(
-  "INSERT OR IGNORE INTO lead_index_recent (tenant_id, lead_key, occurred_at, id, type) VALUES " +
-    Array(BULK).fill("(?, ?, ?, ?, ?)").join(", "),
-);
-const savepoint = store.prepare("SAVEPOINT bulk");
-const release = store.prepare("RELEASE bulk");
-const undo = store.prepare("ROLLBACK TO bulk");
-function insertRows(rows, from, to, added) {
-  for (let i = from; i < to; i++) {
-    const r = rows[i];
-    // First write of an id wins: a repeated id adds nothing to the lead index either.
-    if (insert.run(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.file, r.at, r.length).changes === 0) continue;
-    added.push(r);
-  }
-}
 // Rows in the lead index's recent tier (see LEAD_INDEX_TABLE in embedded.ts).
 let recentRows = store.prepare("SELECT count(*) FROM lead_index_recent").pluck().get();
 const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
@@ -157,38 +138,21 @@ const idOrder = (x, y) => cmp(x.tenantId, y.tenantId) || cmp(x.id, y.id);
 const apply = store.transaction((rows, upto) => {
   if (cfg.sort) rows.sort(idOrder);
   const added = [];
-  let i = 0;
-  for (; i + BULK <= rows.length; i += BULK) {
-    const args = [];
-    for (let j = i; j < i + BULK; j++) {
-      const r = rows[j];
-      args.push(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.file, r.at, r.length);
-    }
-    savepoint.run();
-    if (insertBulk.run(args).changes === BULK) {
-      release.run();
-      for (let j = i; j < i + BULK; j++) added.push(rows[j]);
-      continue;
-    }
-    undo.run();
-    release.run();
-    insertRows(rows, i, i + BULK, added);
-  }
-  insertRows(rows, i, rows.length, added);
+  // First write of an id wins: a repeated id adds nothing to the lead index either.
+  writeNew(
+    activityRows,
+    rows.length,
+    (i, out) => {
+      const r = rows[i];
+      out.push(r.tenantId, r.id, r.leadKey, r.type, r.occurredAt, r.file, r.at, r.length);
+    },
+    (i) => added.push(rows[i]),
+  );
   if (cfg.sort) added.sort(leadOrder);
-  let k = 0;
-  for (; k + BULK <= added.length; k += BULK) {
-    const args = [];
-    for (let j = k; j < k + BULK; j++) {
-      const r = added[j];
-      args.push(r.tenantId, r.leadKey, r.occurredAt, r.id, r.type);
-    }
-    insertLeadBulk.run(args);
-  }
-  for (; k < added.length; k++) {
-    const r = added[k];
-    insertLead.run(r.tenantId, r.leadKey, r.occurredAt, r.id, r.type);
-  }
+  writeAll(leadRows, added.length, (i, out) => {
+    const r = added[i];
+    out.push(r.tenantId, r.leadKey, r.occurredAt, r.id, r.type);
+  });
   saveProgress.run(upto);
   return added.length;
 });
