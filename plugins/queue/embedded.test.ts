@@ -90,6 +90,9 @@ describe("embedded queue: in-memory head and SQLite", () => {
       assert.ok(Object.isFrozen(payloads[i]) && Object.isFrozen(payloads[i]!.nested), "deeply frozen");
       assert.equal(m.value, JSON.stringify(payloads[i]));
       assert.deepEqual(m.headers, { kind: "p" });
+      const serialised = JSON.parse(JSON.stringify(m)) as Record<string, unknown>;
+      assert.equal(serialised.value, JSON.stringify(payloads[i]), "serialised with its value");
+      assert.equal("decoded" in serialised, false, "never with decoded");
     });
     // Read back from SQLite (a replay), the text is the one published.
     const replayed: string[] = [];

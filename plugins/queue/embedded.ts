@@ -74,30 +74,38 @@ interface TailRecord {
   decoded: unknown;
 }
 
-/** A message read from the tail: `value` is the record's text, or made from `decoded` when read. */
+/**
+ * A message read from the tail: `value` is the record's text, or made from `decoded` when read
+ * (an accessor, so a spread copy of the message has no `value`; `JSON.stringify` has, via `toJSON`).
+ */
 class TailMessage implements QueueMessage {
+  readonly key: string;
+  readonly headers: Record<string, string> | undefined;
+  readonly decoded: unknown;
+  private readonly text: string | undefined;
+
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: string,
-    private readonly record: TailRecord,
+    record: TailRecord,
     readonly timestamp: number,
-  ) {}
-
-  get key(): string {
-    return this.record.key;
+  ) {
+    this.key = record.key;
+    this.headers = record.headers;
+    this.decoded = record.decoded;
+    this.text = record.value;
   }
 
   get value(): string {
-    return this.record.value ?? JSON.stringify(this.record.decoded);
+    return this.text ?? JSON.stringify(this.decoded);
   }
 
-  get headers(): Record<string, string> | undefined {
-    return this.record.headers;
-  }
-
-  get decoded(): unknown {
-    return this.record.decoded;
+  toJSON(): Omit<QueueMessage, "decoded"> {
+    const { topic, partition, offset, key, value, headers, timestamp } = this;
+    return headers === undefined
+      ? { topic, partition, offset, key, value, timestamp }
+      : { topic, partition, offset, key, value, headers, timestamp };
   }
 }
 
